@@ -1,0 +1,321 @@
+"""The `graphql-api` command: serve, db upgrade, seed, projects, api-key, export-schema.
+
+Results go to stdout, logs to stderr; an error is one line on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from graphql_api.settings import Settings
+
+logger = logging.getLogger("graphql_api.cli")
+
+
+class CliError(Exception):
+    """An error the user can act on; printed as one line."""
+
+
+Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("database_url", "host", "port", "workers", "log_level"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings.from_env(**overrides)
+
+
+async def _with_engine(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    from graphql_api.database import create_engine
+
+    engine = create_engine(settings)
+    try:
+        return await work(engine)
+    finally:
+        await engine.dispose()
+
+
+async def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from graphql_api.migrate import upgrade
+
+    await _with_engine(settings, upgrade)
+    logger.info("database migrated to head")
+    return 0
+
+
+def _progress_bar(total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="log", file=sys.stderr, disable=not sys.stderr.isatty())
+
+
+async def _seed(settings: Settings, plan: Any) -> Any:
+    from graphql_api.seed import seed_demo
+
+    async def work(engine: Any) -> Any:
+        with _progress_bar(plan.logs) as bar:
+            async with engine.begin() as conn:
+                return await seed_demo(conn, plan, progress=bar.update)
+
+    return await _with_engine(settings, work)
+
+
+async def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
+    from graphql_api.seed import Plan
+
+    if not args.demo:
+        raise CliError("nothing to seed: pass --demo")
+    if args.projects < 1 or args.logs < args.projects:
+        raise CliError("--projects must be at least 1 and --logs at least --projects")
+    summary = await _seed(settings, Plan(projects=args.projects, logs=args.logs, seed=args.seed))
+    print(json.dumps({"projects": summary.projects, "logs": summary.logs}))
+    return 0
+
+
+async def _projects(settings: Settings) -> list[dict[str, str]]:
+    from graphql_api import queries
+
+    async def work(engine: Any) -> list[dict[str, str]]:
+        async with engine.connect() as conn:
+            return [{"id": row.id, "name": row.name} for row in await queries.list_projects(conn)]
+
+    return await _with_engine(settings, work)  # type: ignore[no-any-return]
+
+
+async def cmd_projects(args: argparse.Namespace, settings: Settings) -> int:
+    projects = await _projects(settings)
+    if args.json:
+        print(json.dumps(projects))
+    else:
+        for project in projects:
+            print(f"{project['id']}  {project['name']}")
+    return 0
+
+
+def _parse_when(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"--expires-at: not an ISO 8601 date-time: {value!r}") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+async def cmd_api_key_create(args: argparse.Namespace, settings: Settings) -> int:
+    from graphql_api.auth import PERMISSIONS
+    from graphql_api.filters import canonical_id
+    from graphql_api.writes import create_api_key
+
+    unknown = [p for p in args.permission if p not in PERMISSIONS]
+    if unknown:
+        raise CliError(f"unknown permission {unknown[0]!r}; known: {', '.join(sorted(PERMISSIONS))}")
+    project_id = canonical_id(args.project_id)
+    if project_id is None or project_id not in {p["id"] for p in await _projects(settings)}:
+        raise CliError(f"no project with id {args.project_id!r}")
+    expires_at = _parse_when(args.expires_at) if args.expires_at else None
+
+    async def work(engine: Any) -> Any:
+        async with engine.begin() as conn:
+            return await create_api_key(
+                conn, project_id=project_id, permissions=args.permission, name=args.name, expires_at=expires_at
+            )
+
+    key = await _with_engine(settings, work)
+    print(f"id: {key.id}")
+    print(f"prefix: {key.prefix}")
+    print("The secret is shown once; store it now:", file=sys.stderr)
+    print(key.secret)
+    return 0
+
+
+async def cmd_api_key_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from graphql_api.filters import canonical_id
+    from graphql_api.writes import revoke_api_key
+
+    key_id = canonical_id(args.id)
+    if key_id is None:
+        raise CliError(f"not a key id: {args.id!r}")
+
+    async def work(engine: Any) -> bool:
+        async with engine.begin() as conn:
+            return await revoke_api_key(conn, key_id=key_id)
+
+    if not await _with_engine(settings, work):
+        raise CliError(f"no active key with id {args.id}")
+    print(f"revoked {key_id}")
+    return 0
+
+
+async def cmd_api_key_list(args: argparse.Namespace, settings: Settings) -> int:
+    from graphql_api import queries
+    from graphql_api.filters import canonical_id
+
+    project_id = canonical_id(args.project_id) or args.project_id
+
+    async def work(engine: Any) -> Any:
+        async with engine.connect() as conn:
+            return await queries.list_api_keys(conn, project_id=project_id)
+
+    rows = await _with_engine(settings, work)
+    keys = [
+        {
+            "id": row.id,
+            "name": row.name,
+            "prefix": row.prefix,
+            "permissions": list(row.permissions),
+            "createdAt": row.created_at.isoformat(),
+            "expiresAt": row.expires_at.isoformat() if row.expires_at else None,
+            "revokedAt": row.revoked_at.isoformat() if row.revoked_at else None,
+        }
+        for row in rows
+    ]
+    print(json.dumps(keys, indent=2))
+    return 0
+
+
+async def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
+    from graphql_api.schema import build_schema
+
+    sdl = build_schema().as_str() + "\n"
+    if args.output:
+        Path(args.output).write_text(sdl, encoding="utf-8")
+    else:
+        sys.stdout.write(sdl)
+    return 0
+
+
+DEMO_PERMISSIONS = ["ReadWhatsAppLog"]
+
+
+async def prepare_demo(settings: Settings) -> str:
+    """Migrate, seed demo data if there is none, and return a new key for the first project."""
+    from graphql_api.migrate import upgrade
+    from graphql_api.seed import Plan
+    from graphql_api.writes import create_api_key
+
+    await _with_engine(settings, upgrade)
+    projects = await _projects(settings)
+    if not projects:
+        logger.info("seeding demo data")
+        await _seed(settings, Plan())
+        projects = await _projects(settings)
+
+    async def work(engine: Any) -> Any:
+        async with engine.begin() as conn:
+            return await create_api_key(
+                conn, project_id=projects[0]["id"], permissions=DEMO_PERMISSIONS, name="demo"
+            )
+
+    key = await _with_engine(settings, work)
+    return str(key.secret)
+
+
+def serve(settings: Settings, *, demo: bool) -> int:
+    import uvicorn
+
+    if demo:
+        secret = asyncio.run(prepare_demo(settings))
+        print(f"GraphiQL: http://{settings.host}:{settings.port}/graphql")
+        print('Headers for GraphiQL: {"ApiKey": "' + secret + '"}')
+        print(f"Demo API key: {secret}")
+        sys.stdout.flush()
+    # Workers are separate processes: they read their settings from the environment.
+    os.environ["DATABASE_URL"] = settings.database_url
+    os.environ["LOG_LEVEL"] = settings.log_level
+    uvicorn.run(
+        "graphql_api.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="graphql-api", description=__doc__)
+    parser.add_argument("--database-url", help="overrides DATABASE_URL")
+    parser.add_argument("--log-level", help="overrides LOG_LEVEL (debug, info, warning, error)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("serve", help="run the HTTP server")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int, help="number of server processes")
+    p.add_argument("--demo", action="store_true", help="migrate, seed demo data and print a demo key first")
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    p = db.add_parser("upgrade", help="apply the Alembic migrations up to head")
+    p.set_defaults(handler=cmd_db_upgrade)
+
+    p = commands.add_parser("seed", help="insert demo data")
+    p.add_argument("--demo", action="store_true", help="realistic demo projects and logs")
+    p.add_argument("--projects", type=int, default=3)
+    p.add_argument("--logs", type=int, default=5000, help="total over all projects")
+    p.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives the same data")
+    p.set_defaults(handler=cmd_seed)
+
+    p = commands.add_parser("projects", help="list projects")
+    p.add_argument("--json", action="store_true", help="print a JSON array of {id, name}")
+    p.set_defaults(handler=cmd_projects)
+
+    keys = commands.add_parser("api-key", help="manage API keys").add_subparsers(dest="key_command", required=True)
+    p = keys.add_parser("create", help="create a key; prints its secret once, as the last line")
+    p.add_argument("--project-id", required=True)
+    p.add_argument("--permission", action="append", required=True, help="repeat for several")
+    p.add_argument("--name", default="API key")
+    p.add_argument("--expires-at", help="ISO 8601 date-time")
+    p.set_defaults(handler=cmd_api_key_create)
+    p = keys.add_parser("revoke", help="revoke a key by id")
+    p.add_argument("id")
+    p.set_defaults(handler=cmd_api_key_revoke)
+    p = keys.add_parser("list", help="list a project's keys (never their secrets)")
+    p.add_argument("--project-id", required=True)
+    p.set_defaults(handler=cmd_api_key_list)
+
+    p = commands.add_parser("export-schema", help="print or write the GraphQL SDL")
+    p.add_argument("--output", help="write to this file instead of stdout")
+    p.set_defaults(handler=cmd_export_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    try:
+        if args.command == "serve":
+            return serve(settings, demo=args.demo)
+        handler: Handler = args.handler
+        return asyncio.run(handler(args, settings))
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line for the user, details in the log at debug
+        logger.debug("command failed", exc_info=True)
+        print(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

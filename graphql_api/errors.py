@@ -1,0 +1,93 @@
+"""The errors users see, with their stable codes (GraphQL `extensions.code`) and REST statuses."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+READ_PERMISSION_NAMES = (
+    "Project Owner",
+    "Project Admin",
+    "Project Member",
+    "Read WhatsApp Log",
+    "Read All Project Resources",
+)
+
+INVALID_KEY_MESSAGE = "Invalid or missing API key."
+FORBIDDEN_MESSAGE = (
+    "You do not have permissions to read WhatsApp Log. You need one of these permissions: "
+    + ", ".join(READ_PERMISSION_NAMES)
+)
+UNEXPECTED_MESSAGE = "Unexpected error."
+
+# Every code a response can carry.
+CODES = (
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "BAD_USER_INPUT",
+    "GRAPHQL_PARSE_FAILED",
+    "GRAPHQL_VALIDATION_FAILED",
+    "QUERY_TOO_COMPLEX",
+    "RATE_LIMITED",
+    "TIMEOUT",
+    "SERVICE_UNAVAILABLE",
+    "INTERNAL",
+)
+
+
+class ApiError(Exception):
+    """An error whose message is safe to show; `code` and `http_status` say what kind it is."""
+
+    code: ClassVar[str] = "INTERNAL"
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Unauthenticated(ApiError):
+    code = "UNAUTHENTICATED"
+    http_status = 401
+
+    def __init__(self, message: str = INVALID_KEY_MESSAGE) -> None:
+        super().__init__(message)
+
+
+class Forbidden(ApiError):
+    code = "FORBIDDEN"
+    # The platform answers a missing permission with 422.
+    http_status = 422
+
+    def __init__(self, message: str = FORBIDDEN_MESSAGE) -> None:
+        super().__init__(message)
+
+
+class BadUserInput(ApiError):
+    code = "BAD_USER_INPUT"
+    http_status = 400
+
+
+class QueryTooComplex(ApiError):
+    code = "QUERY_TOO_COMPLEX"
+    http_status = 400
+
+
+class RateLimited(ApiError):
+    code = "RATE_LIMITED"
+    http_status = 429
+
+
+class Timeout(ApiError):
+    code = "TIMEOUT"
+    http_status = 504
+
+    def __init__(self, message: str = "The request took too long and was cancelled.") -> None:
+        super().__init__(message)
+
+
+class ServiceUnavailable(ApiError):
+    code = "SERVICE_UNAVAILABLE"
+    http_status = 503
+
+    def __init__(self, message: str = "The database is unavailable; try again shortly.") -> None:
+        super().__init__(message)

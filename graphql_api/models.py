@@ -1,0 +1,215 @@
+"""SQLAlchemy models: the WhatsApp log, its project, the related resources and API keys.
+
+Table and column names are a contract: operators point this server at databases they fill.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+
+class GUID(TypeDecorator[str]):
+    """A UUID kept as its canonical text: native `uuid` on PostgreSQL, `varchar(36)` elsewhere."""
+
+    impl = String(36)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.UUID(as_uuid=False))
+        return dialect.type_descriptor(String(36))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return str(uuid.UUID(str(value)))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else str(value)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in Python; `timestamptz` on PostgreSQL, naive UTC text on SQLite."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError("a datetime is required")
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        # SQLite compares dates as text: one zone and one format keep that order chronological.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class _Resource:
+    id: Mapped[str] = mapped_column(GUID, primary_key=True, default=new_id)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Project(_Resource, Base):
+    __tablename__ = "project"
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+
+
+class _ProjectResource(_Resource):
+    project_id: Mapped[str] = mapped_column(GUID, ForeignKey("project.id"), nullable=False, index=True)
+
+
+class Incident(_ProjectResource, Base):
+    __tablename__ = "incident"
+    title: Mapped[str] = mapped_column(String(500), nullable=False)
+
+
+class Alert(_ProjectResource, Base):
+    __tablename__ = "alert"
+    title: Mapped[str] = mapped_column(String(500), nullable=False)
+
+
+class Monitor(_ProjectResource, Base):
+    __tablename__ = "monitor"
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+
+
+class User(_Resource, Base):
+    """Users span projects, so they carry no project_id."""
+
+    __tablename__ = "user"
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    email: Mapped[str] = mapped_column(String(200), nullable=False)
+
+
+class Team(_ProjectResource, Base):
+    __tablename__ = "team"
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+
+
+class StatusPage(_ProjectResource, Base):
+    __tablename__ = "status_page"
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+
+
+class StatusPageAnnouncement(_ProjectResource, Base):
+    __tablename__ = "status_page_announcement"
+    title: Mapped[str] = mapped_column(String(500), nullable=False)
+
+
+class ScheduledMaintenance(_ProjectResource, Base):
+    __tablename__ = "scheduled_maintenance"
+    title: Mapped[str] = mapped_column(String(500), nullable=False)
+
+
+class OnCallDutyPolicy(_ProjectResource, Base):
+    __tablename__ = "on_call_duty_policy"
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+
+
+class OnCallDutyPolicyEscalationRule(_ProjectResource, Base):
+    __tablename__ = "on_call_duty_policy_escalation_rule"
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+
+
+class OnCallDutyPolicySchedule(_ProjectResource, Base):
+    __tablename__ = "on_call_duty_policy_schedule"
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+
+
+class WhatsAppLog(Base):
+    __tablename__ = "whatsapp_log"
+
+    id: Mapped[str] = mapped_column(GUID, primary_key=True, default=new_id)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    project_id: Mapped[str] = mapped_column(GUID, ForeignKey("project.id"), nullable=False)
+    to_number: Mapped[str] = mapped_column(String(30), nullable=False)
+    from_number: Mapped[str | None] = mapped_column(String(30))
+    message_text: Mapped[str | None] = mapped_column(Text)
+    status_message: Mapped[str | None] = mapped_column(String(500))
+    whatsapp_message_id: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(100), nullable=False)
+    whatsapp_cost_in_usd_cents: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default=text("0")
+    )
+    incident_id: Mapped[str | None] = mapped_column(GUID, ForeignKey("incident.id"), index=True)
+    user_id: Mapped[str | None] = mapped_column(GUID, ForeignKey("user.id"), index=True)
+    alert_id: Mapped[str | None] = mapped_column(GUID, ForeignKey("alert.id"), index=True)
+    monitor_id: Mapped[str | None] = mapped_column(GUID, ForeignKey("monitor.id"), index=True)
+    scheduled_maintenance_id: Mapped[str | None] = mapped_column(
+        GUID, ForeignKey("scheduled_maintenance.id"), index=True
+    )
+    status_page_id: Mapped[str | None] = mapped_column(GUID, ForeignKey("status_page.id"), index=True)
+    status_page_announcement_id: Mapped[str | None] = mapped_column(
+        GUID, ForeignKey("status_page_announcement.id"), index=True
+    )
+    team_id: Mapped[str | None] = mapped_column(GUID, ForeignKey("team.id"), index=True)
+    on_call_duty_policy_id: Mapped[str | None] = mapped_column(
+        GUID, ForeignKey("on_call_duty_policy.id"), index=True
+    )
+    on_call_duty_policy_escalation_rule_id: Mapped[str | None] = mapped_column(
+        GUID, ForeignKey("on_call_duty_policy_escalation_rule.id"), index=True
+    )
+    on_call_duty_policy_schedule_id: Mapped[str | None] = mapped_column(
+        GUID, ForeignKey("on_call_duty_policy_schedule.id"), index=True
+    )
+
+    __table_args__ = (
+        # Live rows only: lists sorted by date and counts read these without touching the table.
+        Index(
+            "ix_whatsapp_log_project_created",
+            "project_id",
+            "created_at",
+            "id",
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+        Index(
+            "ix_whatsapp_log_project_status_created",
+            "project_id",
+            "status",
+            "created_at",
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+    )
+
+
+class ApiKey(Base):
+    __tablename__ = "api_key"
+
+    id: Mapped[str] = mapped_column(GUID, primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(GUID, ForeignKey("project.id"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    # SHA-256 of the secret, hex; the secret itself is never stored.
+    secret_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    prefix: Mapped[str] = mapped_column(String(16), nullable=False)
+    permissions: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,31 @@
+"""The context of one GraphQL request: who is asking (checked once, lazily) and its loaders."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from graphql_api.auth import Principal
+from graphql_api.schema.loaders import Loaders
+from graphql_api.services import Services
+
+
+class Context:
+    def __init__(self, request: Request, response: Response | None, services: Services) -> None:
+        self.request = request
+        self.response = response
+        self.services = services
+        self.settings = services.settings
+        self.loaders = Loaders(services, self.principal)
+        self._principal: Principal | None = None
+        self._lock = asyncio.Lock()
+
+    async def principal(self) -> Principal:
+        """The caller, allowed to read logs. Introspection never asks, so it needs no key."""
+        if self._principal is None:
+            async with self._lock:
+                if self._principal is None:
+                    self._principal = await self.services.authorize(self.request.headers.get("apikey"))
+        return self._principal

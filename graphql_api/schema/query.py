@@ -1,0 +1,84 @@
+"""The root Query type. Resolvers are thin: read arguments, call queries.py, return rows."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import strawberry
+
+from graphql_api import queries
+from graphql_api.filters import check_page
+from graphql_api.schema.context import Context
+from graphql_api.schema.inputs import WhatsAppLogFilter, WhatsAppLogOrderBy, to_node, to_sort_keys
+from graphql_api.schema.selection import log_fields
+from graphql_api.schema.types import WhatsAppLog
+
+Info = strawberry.Info[Context, None]
+
+Where = Annotated[
+    WhatsAppLogFilter | None,
+    strawberry.argument(description="Only logs matching this filter (default: all of the project's logs)."),
+]
+
+
+@strawberry.type(description="Read-only access to the WhatsApp logs of the API key's project.")
+class Query:
+    @strawberry.field(description="A page of the project's WhatsApp logs, newest first unless `orderBy` says.")
+    async def whats_app_logs(
+        self,
+        info: Info,
+        where: Where = None,
+        order_by: Annotated[
+            list[WhatsAppLogOrderBy] | None,
+            strawberry.argument(
+                description="Sort keys in priority order; default `[{createdAt: DESC}]`. "
+                "The id always breaks ties, in the direction of the last key."
+            ),
+        ] = None,
+        skip: Annotated[int, strawberry.argument(description="How many matching logs to skip (0 or more).")] = 0,
+        limit: Annotated[int, strawberry.argument(description="How many logs to return, 1 to 100.")] = 10,
+    ) -> list[WhatsAppLog]:
+        check_page(skip=skip, limit=limit)
+        principal = await info.context.principal()
+        settings = info.context.settings
+        async with info.context.services.database.reader() as conn:
+            rows: Any = await queries.list_logs(
+                conn,
+                project_id=principal.project_id,
+                where=to_node(where),
+                order=to_sort_keys(order_by),
+                skip=skip,
+                limit=limit,
+                fields=log_fields(info),
+                max_filter_depth=settings.max_filter_depth,
+                max_in_items=settings.max_in_items,
+            )
+        return rows  # type: ignore[no-any-return]
+
+    @strawberry.field(
+        description="One WhatsApp log by id; null when no log of the project has that id."
+    )
+    async def whats_app_log(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="ID of the log.")],
+    ) -> WhatsAppLog | None:
+        principal = await info.context.principal()
+        async with info.context.services.database.reader() as conn:
+            row: Any = await queries.get_log(
+                conn, project_id=principal.project_id, log_id=id, fields=log_fields(info)
+            )
+        return row  # type: ignore[no-any-return]
+
+    @strawberry.field(description="How many of the project's WhatsApp logs match the filter.")
+    async def whats_app_log_count(self, info: Info, where: Where = None) -> int:
+        principal = await info.context.principal()
+        settings = info.context.settings
+        async with info.context.services.database.reader() as conn:
+            return await queries.count_logs(
+                conn,
+                project_id=principal.project_id,
+                where=to_node(where),
+                max_filter_depth=settings.max_filter_depth,
+                max_in_items=settings.max_in_items,
+            )

@@ -1,0 +1,34 @@
+"""What one server process holds for all requests: settings, database engines, the key cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from graphql_api.auth import Authenticator, Principal
+from graphql_api.database import Database
+from graphql_api.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Database
+    authenticator: Authenticator
+
+    @classmethod
+    def create(cls, settings: Settings) -> Services:
+        return cls(
+            settings=settings,
+            database=Database(settings),
+            authenticator=Authenticator(settings.auth_cache_seconds),
+        )
+
+    async def authorize(self, api_key: str | None) -> Principal:
+        """The principal for an `ApiKey` header, allowed to read logs; raises otherwise."""
+        async with self.database.reader() as conn:
+            principal = await self.authenticator.authenticate(conn, api_key)
+        principal.require_read()
+        return principal
+
+    async def close(self) -> None:
+        await self.database.dispose()

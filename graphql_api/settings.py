@@ -1,0 +1,101 @@
+"""Configuration from the environment; every value has a default that runs on a laptop."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./graphql_api.db"
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _list(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the server. Environment variable names are the field names in upper case."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    # Reads go here when set (a replica); the CLI always writes to database_url.
+    database_read_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    log_level: str = "info"
+    cors_origins: tuple[str, ...] = ()
+    graphiql: bool = True
+    introspection: bool = True
+
+    # Database connections (PostgreSQL); SQLite uses its own settings.
+    pool_size: int = 5
+    max_overflow: int = 5
+    pool_timeout: float = 5.0
+    statement_timeout_ms: int = 5000
+
+    # A verified key is remembered this long: a revoked key keeps working at most this many seconds.
+    auth_cache_seconds: float = 10.0
+
+    # Limits on what one request may ask for.
+    max_depth: int = 8
+    max_aliases: int = 30
+    max_tokens: int = 2000
+    max_body_bytes: int = 64 * 1024
+    max_filter_depth: int = 10
+    max_cost: int = 5000
+    max_root_fields: int = 10
+    max_in_items: int = 500
+    allow_batching: bool = False
+    max_batch_size: int = 10
+    request_timeout_seconds: float = 10.0
+    rate_limit_per_second: float = 0.0
+    rate_limit_burst: int = 0
+
+    # Extra metadata for tests and tooling, never from the environment.
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every field from its upper-case environment variable, then apply overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(f.name.upper())
+            if raw is None:
+                continue
+            values[f.name] = _convert(f.type, raw, f.name)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _convert(annotation: Any, raw: str, name: str) -> Any:
+    kind = str(annotation)
+    try:
+        if kind.startswith("bool"):
+            return _bool(raw)
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+        if kind.startswith("tuple"):
+            return _list(raw)
+        if kind.startswith("str | None"):
+            return raw or None
+        return raw
+    except ValueError as exc:
+        raise ValueError(f"{name.upper()}: {exc}") from None

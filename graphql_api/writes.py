@@ -1,0 +1,78 @@
+"""The few writes there are, all from the CLI: API keys, demo data and imports. The server never writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from graphql_api import models
+from graphql_api.auth import DISPLAY_PREFIX_LENGTH, hash_secret, new_secret
+from graphql_api.models import new_id, utcnow
+
+API_KEY: Table = models.ApiKey.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    id: str
+    secret: str
+    prefix: str
+
+
+async def create_api_key(
+    conn: AsyncConnection,
+    *,
+    project_id: str,
+    permissions: Sequence[str],
+    name: str = "API key",
+    expires_at: datetime | None = None,
+) -> CreatedKey:
+    """Store a new key's hash and return its secret, which is not kept anywhere."""
+    secret = new_secret()
+    key = CreatedKey(id=new_id(), secret=secret, prefix=secret[:DISPLAY_PREFIX_LENGTH])
+    await conn.execute(
+        insert(API_KEY).values(
+            id=key.id,
+            project_id=project_id,
+            name=name,
+            secret_hash=hash_secret(secret),
+            prefix=key.prefix,
+            permissions=list(dict.fromkeys(permissions)),
+            created_at=utcnow(),
+            expires_at=expires_at,
+        )
+    )
+    return key
+
+
+async def revoke_api_key(conn: AsyncConnection, *, key_id: str) -> bool:
+    """Mark a key revoked; False when there is no such key (or it was revoked already)."""
+    result = await conn.execute(
+        update(API_KEY)
+        .where(API_KEY.c.id == key_id, API_KEY.c.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return bool(result.rowcount)
+
+
+async def insert_rows(
+    conn: AsyncConnection, table: Table, rows: Iterable[Mapping[str, Any]], *, chunk: int = 5000
+) -> int:
+    """Bulk-insert rows in chunks (one executemany each); returns how many."""
+    total = 0
+    batch: list[Mapping[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= chunk:
+            await conn.execute(insert(table), batch)
+            total += len(batch)
+            batch = []
+    if batch:
+        await conn.execute(insert(table), batch)
+        total += len(batch)
+    return total
