@@ -24,13 +24,14 @@ class Schema(strawberry.Schema):
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """The schema with the extensions the settings ask for."""
     settings = settings or Settings()
+    # Factories, not instances: Strawberry builds fresh extensions for every request.
     extensions: list[object] = [
-        ErrorCodes(),
-        ParserCache(maxsize=256),
-        ValidationCache(maxsize=256),
+        ErrorCodes,
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
     ]
     if not settings.introspection:
-        extensions.append(DisableIntrospection())
+        extensions.append(DisableIntrospection)
     return Schema(
         query=Query,
         extensions=extensions,  # type: ignore[arg-type]

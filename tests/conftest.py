@@ -1,0 +1,130 @@
+"""Fixtures: a migrated database per test, the app over HTTP, test data factories, SQL counting."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+from starlette.testclient import TestClient
+
+from graphql_api.app import create_app
+from graphql_api.migrate import upgrade
+from graphql_api.settings import Settings
+from tests.factories import Factory
+
+
+def _sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+async def _migrate(url: str) -> None:
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file migrated once by Alembic; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    asyncio.run(_migrate(_sqlite_url(path)))
+    return path
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, migrated_sqlite: Path) -> str:
+    path = tmp_path / "test.db"
+    shutil.copyfile(migrated_sqlite, path)
+    return _sqlite_url(path)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    # No key cache in tests: a revoked key must fail on the very next request.
+    return Settings(database_url=database_url, auth_cache_seconds=0)
+
+
+@pytest.fixture
+def factory(database_url: str) -> Factory:
+    return Factory(database_url)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Any:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@dataclass
+class GraphQL:
+    """Posts GraphQL requests the way a client does."""
+
+    client: TestClient
+    key: str | None = None
+
+    def __call__(
+        self, query: str, variables: dict[str, Any] | None = None, *, key: str | None = None
+    ) -> dict[str, Any]:
+        headers = {}
+        api_key = key if key is not None else self.key
+        if api_key is not None:
+            headers["ApiKey"] = api_key
+        response = self.client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def data(self, query: str, variables: dict[str, Any] | None = None, *, key: str | None = None) -> Any:
+        """The `data` of a request that must succeed."""
+        body = self(query, variables, key=key)
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+
+@pytest.fixture
+def gql(client: TestClient) -> GraphQL:
+    return GraphQL(client)
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def reset(self) -> None:
+        self.statements.clear()
+
+
+@pytest.fixture
+def sql_statements(app: Any) -> Iterator[StatementCounter]:
+    """Counts the SQL statements the app's engines execute."""
+    counter = StatementCounter()
+    database = app.state.services.database
+    engines = {id(e.sync_engine): e.sync_engine for e in (database.engine, database.read_engine)}
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        counter.statements.append(statement)
+
+    for engine in engines.values():
+        event.listen(engine, "before_cursor_execute", record)
+    yield counter
+    for engine in engines.values():
+        event.remove(engine, "before_cursor_execute", record)

@@ -1,0 +1,121 @@
+"""Test data through the project's own bulk writer: projects, related records, logs and API keys."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from graphql_api import models, writes
+from graphql_api.fields import RELATIONS
+from graphql_api.models import new_id
+
+T = TypeVar("T")
+
+READ = ["ReadWhatsAppLog"]
+BASE_TIME = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+
+# relation name (API) -> table name
+TABLES = {name: relation.table.name for name, relation in RELATIONS.items()}
+
+
+class Factory:
+    """Writes test records into the database at `url`; every method returns what it made."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._clock = itertools.count()
+
+    def run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        async def go() -> T:
+            engine = create_async_engine(self.url, poolclass=NullPool)
+            try:
+                async with engine.begin() as conn:
+                    return await work(conn)
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(go())
+
+    def _insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        self.run(lambda conn: writes.insert_rows(conn, models.Base.metadata.tables[table], rows))
+
+    def project(self, name: str = "Project") -> str:
+        project_id = new_id()
+        self._insert("project", [{"id": project_id, "name": name, "created_at": BASE_TIME}])
+        return project_id
+
+    def related(self, relation: str, project_id: str | None, label: str | None = None) -> str:
+        """A record of a related type (`incident`, `monitor`, `user`…); users take no project."""
+        record_id = new_id()
+        table = TABLES[relation]
+        label_column = RELATIONS[relation].label
+        row: dict[str, Any] = {
+            "id": record_id,
+            label_column: label or f"{relation} {record_id[:8]}",
+            "created_at": BASE_TIME - timedelta(days=1),
+        }
+        if RELATIONS[relation].project_scoped:
+            row["project_id"] = project_id
+        else:
+            row["email"] = f"{record_id[:8]}@example.com"
+        self._insert(table, [row])
+        return record_id
+
+    def _log_row(self, project_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        created = BASE_TIME + timedelta(minutes=next(self._clock))
+        row: dict[str, Any] = {
+            "id": new_id(),
+            "created_at": created,
+            "updated_at": created,
+            "project_id": project_id,
+            "to_number": "+1-555-000-0000",
+            "status": "Sent",
+            "whatsapp_cost_in_usd_cents": 1,
+        }
+        row.update(fields)
+        return row
+
+    def log(self, project_id: str, **fields: Any) -> str:
+        """One log; `fields` are column names (`to_number`, `incident_id`, `deleted_at`…)."""
+        row = self._log_row(project_id, fields)
+        self._insert("whatsapp_log", [row])
+        return str(row["id"])
+
+    def logs(self, project_id: str, count: int, **fields: Any) -> list[str]:
+        """`count` logs with the same fields, one minute apart."""
+        rows = [self._log_row(project_id, fields) for _ in range(count)]
+        self._insert("whatsapp_log", rows)
+        return [str(row["id"]) for row in rows]
+
+    def api_key(
+        self,
+        project_id: str,
+        permissions: Sequence[str] = READ,
+        *,
+        expires_at: datetime | None = None,
+        revoked: bool = False,
+    ) -> str:
+        """A key's secret."""
+
+        async def work(conn: AsyncConnection) -> str:
+            key = await writes.create_api_key(
+                conn, project_id=project_id, permissions=permissions, expires_at=expires_at
+            )
+            if revoked:
+                await writes.revoke_api_key(conn, key_id=key.id)
+            return key.secret
+
+        return self.run(work)
+
+
+def run_sync(coro: Awaitable[T]) -> T:
+    async def go() -> T:
+        return await coro
+
+    return asyncio.run(go())
