@@ -301,6 +301,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    if settings.log_level.lower() != "debug":
+        # Alembic announces every plugin it loads at INFO.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         if args.command == "serve":
             return serve(settings, demo=args.demo)
