@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graphql_api import queries
 from graphql_api.graphql_view import GraphQLView
+from graphql_api.rest import routes as rest_routes
 from graphql_api.schema import build_schema
 from graphql_api.services import Services
 from graphql_api.settings import Settings
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *rest_routes(),
         ],
         middleware=middleware,
         lifespan=lifespan,
