@@ -5,18 +5,22 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, func, select
+from sqlalchemy import BindParameter, ColumnElement, Row, Select, func, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from graphql_api import models
 from graphql_api.fields import FIELDS, LOG, PROJECT, RELATIONS, Relation
-from graphql_api.filters import Node, SortKey, canonical_id, order_by, to_sql
+from graphql_api.filters import Node, SortKey, canonical_id, order_by, reverse, seek, sort_keys, to_sql
 
 API_KEY = models.ApiKey.__table__
 PROJECT_TABLE = models.Project.__table__
 
 
-def _visible(project_id: str) -> ColumnElement[bool]:
+# A project id, or a bind parameter standing for one (compiled statements are cached without it).
+ProjectId = str | BindParameter[str]
+
+
+def _visible(project_id: ProjectId) -> ColumnElement[bool]:
     """The tenant filter and the soft delete: the only rows a key may ever see."""
     return (LOG.c.project_id == project_id) & LOG.c.deleted_at.is_(None)
 
@@ -41,25 +45,90 @@ async def list_logs(
     max_in_items: int = 500,
 ) -> Sequence[Row[Any]]:
     """One page of a project's logs; row attributes are the column names."""
-    stmt = (
+    stmt = select_logs(
+        project_id=project_id,
+        where=where,
+        order=order,
+        skip=skip,
+        limit=limit,
+        fields=fields,
+        max_filter_depth=max_filter_depth,
+        max_in_items=max_in_items,
+    )
+    return (await conn.execute(stmt)).all()
+
+
+def select_logs(
+    *,
+    project_id: ProjectId,
+    where: Node | None = None,
+    order: Sequence[SortKey] = (),
+    skip: int = 0,
+    limit: int = 10,
+    fields: Iterable[str] | None = None,
+    max_filter_depth: int = 10,
+    max_in_items: int = 500,
+) -> Select[Any]:
+    """The SELECT of one page of logs (also the inner query of the compiled path)."""
+    return (
         select(*_columns(fields))
         .where(_visible(project_id), to_sql(where, max_depth=max_filter_depth, max_in_items=max_in_items))
         .order_by(*order_by(order))
         .offset(skip)
         .limit(limit)
     )
-    return (await conn.execute(stmt)).all()
+
+
+async def seek_logs(
+    conn: AsyncConnection,
+    *,
+    project_id: str,
+    where: Node | None = None,
+    order: Sequence[SortKey] = (),
+    limit: int = 10,
+    after: tuple[Sequence[Any], str] | None = None,
+    before: tuple[Sequence[Any], str] | None = None,
+    backward: bool = False,
+    fields: Iterable[str] | None = None,
+    max_filter_depth: int = 10,
+    max_in_items: int = 500,
+) -> Sequence[Row[Any]]:
+    """Keyset pages: the first `limit` logs strictly between the `after` and `before` positions (each
+    the sort values and id of a row), or the last `limit` when `backward`; always in the sort order."""
+    keys = sort_keys(order)
+    conditions = [_visible(project_id), to_sql(where, max_depth=max_filter_depth, max_in_items=max_in_items)]
+    if after is not None:
+        conditions.append(seek(keys, *after))
+    if before is not None:
+        conditions.append(seek(reverse(keys), *before))
+    # The sort columns are always read: the page's cursors are made of them.
+    columns = _columns(None if fields is None else [*fields, *(k.field for k in keys)])
+    stmt = (
+        select(*columns)
+        .where(*conditions)
+        .order_by(*order_by(reverse(keys) if backward else keys))
+        .limit(limit)
+    )
+    rows = (await conn.execute(stmt)).all()
+    return rows[::-1] if backward else rows
 
 
 async def get_log(
     conn: AsyncConnection, *, project_id: str, log_id: str, fields: Iterable[str] | None = None
 ) -> Row[Any] | None:
     """One log of the project by id, or None (also for ids that are not UUIDs)."""
+    stmt = select_log(project_id=project_id, log_id=log_id, fields=fields)
+    return None if stmt is None else (await conn.execute(stmt)).first()
+
+
+def select_log(
+    *, project_id: ProjectId, log_id: str, fields: Iterable[str] | None = None
+) -> Select[Any] | None:
+    """The SELECT of one log by id; None when the id is not a UUID (no log can match)."""
     canonical = canonical_id(log_id)
     if canonical is None:
         return None
-    stmt = select(*_columns(fields)).where(_visible(project_id), LOG.c.id == canonical)
-    return (await conn.execute(stmt)).first()
+    return select(*_columns(fields)).where(_visible(project_id), LOG.c.id == canonical)
 
 
 async def count_logs(
@@ -71,12 +140,21 @@ async def count_logs(
     max_in_items: int = 500,
 ) -> int:
     """How many of the project's logs match the filter."""
-    stmt = (
+    stmt = select_count(
+        project_id=project_id, where=where, max_filter_depth=max_filter_depth, max_in_items=max_in_items
+    )
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+def select_count(
+    *, project_id: ProjectId, where: Node | None = None, max_filter_depth: int = 10, max_in_items: int = 500
+) -> Select[Any]:
+    """The SELECT counting the project's logs that match the filter."""
+    return (
         select(func.count())
         .select_from(LOG)
         .where(_visible(project_id), to_sql(where, max_depth=max_filter_depth, max_in_items=max_in_items))
     )
-    return int((await conn.execute(stmt)).scalar_one())
 
 
 async def load_related(
@@ -88,12 +166,18 @@ async def load_related(
         table.c.id,
         table.c[relation.label],
         table.c.created_at,
-    ).where(table.c.id.in_(list(ids)))
-    if relation.project_scoped:
-        stmt = stmt.where(table.c.project_id == project_id)
-    elif relation is PROJECT:
-        stmt = stmt.where(table.c.id == project_id)
+    ).where(table.c.id.in_(list(ids)), related_scope(relation, project_id))
     return {row.id: row for row in await conn.execute(stmt)}
+
+
+def related_scope(relation: Relation, project_id: ProjectId) -> ColumnElement[bool]:
+    """The related records a key may see: its own project's (users span projects; the project itself)."""
+    table = relation.table
+    if relation.project_scoped:
+        return table.c.project_id == project_id
+    if relation is PROJECT:
+        return table.c.id == project_id
+    return true()
 
 
 def relation(name: str) -> Relation:
