@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graphql_api import queries
+from graphql_api import graphiql, queries
 from graphql_api.graphql_view import GraphQLView
 from graphql_api.rest import routes as rest_routes
 from graphql_api.schema import build_schema
@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *rest_routes(),
+            *([graphiql.assets_route()] if settings.graphiql else []),
         ],
         middleware=middleware,
         lifespan=lifespan,

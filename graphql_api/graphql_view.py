@@ -6,12 +6,13 @@ from typing import Any
 
 from cross_web import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
+from graphql_api.graphiql import page_html
 from graphql_api.schema.context import Context
 from graphql_api.schema.errors import with_code
 from graphql_api.services import Services
@@ -28,6 +29,10 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def get_context(self, request: Request, response: Response | Any) -> Context:  # type: ignore[override]
         return Context(request, response, self.services)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Strawberry's own page loads GraphiQL from a CDN; ours is served by this server.
+        return HTMLResponse(page_html())
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:  # type: ignore[override]
         # Errors raised before the operation's extensions run (a parse error seen by the parser

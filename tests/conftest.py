@@ -20,6 +20,9 @@ from graphql_api.migrate import upgrade
 from graphql_api.settings import Settings
 from tests.factories import Factory
 
+# Real servers and Chromium for the browser and client-library tests.
+pytest_plugins = ["tests.live"]
+
 
 def _sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"

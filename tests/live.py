@@ -1,0 +1,151 @@
+"""Real servers and a real browser, for the tests that drive the API with the tools its users have.
+
+`graphql-api serve` runs as a subprocess on a free loopback port against the test's database; the
+browser is Debian's Chromium driven by Playwright (never a browser Playwright downloads). When either
+is missing the tests are skipped with the reason printed on the terminal, never passed silently.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+STARTUP_SECONDS = 30.0
+
+
+def skip_loudly(request: pytest.FixtureRequest, reason: str) -> NoReturn:
+    """Skip, and say so on the terminal right away (the `-ra` summary repeats it at the end)."""
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        # Output is captured while a test runs; this line must reach the terminal (and CI's log).
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"WARNING: SKIPPED {request.node.nodeid}: {reason}", yellow=True, bold=True)
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"graphql-api serve exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.1)
+    raise RuntimeError(f"graphql-api serve did not answer /healthz in {STARTUP_SECONDS}s:\n{log.read_text()}")
+
+
+@contextmanager
+def serve(database_url: str, **env: str) -> Iterator[str]:
+    """`graphql-api serve` on a free loopback port; yields its base URL and stops it afterwards."""
+    port = free_port()
+    environ = {**os.environ, "DATABASE_URL": database_url, "AUTH_CACHE_SECONDS": "0", **env}
+    command = [sys.executable, "-m", "graphql_api", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with tempfile.NamedTemporaryFile(prefix="serve-", suffix=".log") as log:
+        process = subprocess.Popen(command, env=environ, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_healthy(url, process, Path(log.name))
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+@contextmanager
+def serve_directory(directory: Path) -> Iterator[str]:
+    """A static file server for `directory` on another loopback port (another origin than the API)."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    key: str
+
+
+@pytest.fixture
+def live_server() -> LiveServer:
+    """The server a browser test talks to; each browser test module defines its own, seeded."""
+    raise NotImplementedError("define a `live_server` fixture in the test module")
+
+
+@pytest.fixture
+def page(request: pytest.FixtureRequest, live_server: LiveServer) -> Iterator[Page]:
+    """A fresh page in headless Chromium. It depends on `live_server` so that the data is seeded before
+    Playwright starts: its sync API runs an event loop in this thread, after which `asyncio.run` (the
+    factories) cannot."""
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError:
+        skip_loudly(request, "the playwright package is not installed (pip install -e '.[test]')")
+    if not Path(CHROMIUM).is_file():
+        skip_loudly(request, f"no Chromium at {CHROMIUM} (apt-get install chromium, or set CHROMIUM)")
+    with sync_playwright() as playwright:
+        try:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        except Error as exc:
+            skip_loudly(request, f"Chromium at {CHROMIUM} did not start: {exc.message.splitlines()[0]}")
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            # Tests wait on what the page shows; this bounds each wait so a failure is quick.
+            context.set_default_timeout(15_000)
+            yield context.new_page()
+            context.close()
+        finally:
+            browser.close()
