@@ -6,11 +6,12 @@ from typing import Annotated, Any
 
 import strawberry
 
-from graphql_api import queries
+from graphql_api import queries, stats
 from graphql_api.filters import check_page
 from graphql_api.schema.context import Context
 from graphql_api.schema.inputs import WhatsAppLogFilter, WhatsAppLogOrderBy, to_node, to_sort_keys
 from graphql_api.schema.selection import log_fields
+from graphql_api.schema.stats import WhatsAppLogGroupBy, WhatsAppLogStatsBucket, to_buckets
 from graphql_api.schema.types import WhatsAppLog
 
 Info = strawberry.Info[Context, None]
@@ -82,3 +83,41 @@ class Query:
                 max_filter_depth=settings.max_filter_depth,
                 max_in_items=settings.max_in_items,
             )
+
+    @strawberry.field(
+        description=(
+            "Count and cost of the project's matching logs per bucket: one bucket per combination of "
+            "the `groupBy` keys' values that has logs (one bucket overall without `groupBy`, none when "
+            "no log matches). Buckets are ordered by the keys in `groupBy` order, each ascending, nulls "
+            "first; related records by name or title, then id."
+        )
+    )
+    async def whats_app_log_stats(
+        self,
+        info: Info,
+        where: Where = None,
+        group_by: Annotated[
+            list[WhatsAppLogGroupBy] | None,
+            strawberry.argument(description="Keys to group by, in sort priority; none: one overall bucket."),
+        ] = None,
+        limit: Annotated[
+            int,
+            strawberry.argument(
+                description=f"At most this many buckets (1 to {stats.MAX_BUCKETS}), the first in bucket order."
+            ),
+        ] = stats.DEFAULT_BUCKETS,
+    ) -> list[WhatsAppLogStatsBucket]:
+        stats.check_bucket_limit(limit)
+        principal = await info.context.principal()
+        settings = info.context.settings
+        async with info.context.services.database.reader() as conn:
+            rows = await stats.log_stats(
+                conn,
+                project_id=principal.project_id,
+                where=to_node(where),
+                group_by=[key.value for key in group_by or ()],
+                limit=limit,
+                max_filter_depth=settings.max_filter_depth,
+                max_in_items=settings.max_in_items,
+            )
+        return to_buckets(rows)
