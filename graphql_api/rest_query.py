@@ -137,16 +137,17 @@ def parse_datetime(value: str) -> datetime | None:
     """An ISO 8601 date-time (a date alone is midnight UTC; no offset means UTC), or None."""
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        # In UTC now: a moment that only exists outside year 1..9999 in UTC is no date at all.
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
 def _plain(key: str, f: Field, value: object) -> Any:
     """One operand: a plain JSON value or a tagged one, checked against the field's kind."""
     if isinstance(value, dict):
         tag = value.get("_type")
-        if tag not in TAGS or set(value) != {"_type", "value"}:
+        if not isinstance(tag, str) or tag not in TAGS or set(value) != {"_type", "value"}:
             raise _wrong_type(key, _EXPECTED[f.kind], value)
         if TAGS[tag] != f.kind:
             raise BadUserInput(f'Invalid value for "{key}": a {tag} value does not fit this field.')
@@ -154,6 +155,8 @@ def _plain(key: str, f: Field, value: object) -> Any:
     if f.kind in ("id", "string"):
         if not isinstance(value, str):
             raise _wrong_type(key, _EXPECTED[f.kind], value)
+        if "\x00" in value:  # PostgreSQL text cannot hold NUL: refuse it here rather than fail there
+            raise BadUserInput(f'Invalid value for "{key}": text cannot contain NUL characters.')
         return value
     if f.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
@@ -176,7 +179,7 @@ _EXPECTED: dict[Kind, str] = {
 def _operator(key: str, name: str, f: Field, spec: dict[str, Any]) -> Node:
     """One `{"_type": <Operator>, ...}` object on field `name`."""
     tag = spec["_type"]
-    if tag in TAGS:
+    if isinstance(tag, str) and tag in TAGS:
         return Condition(name, "eq", _plain(key, f, spec))
     needed = NEEDS.get(tag) if isinstance(tag, str) else None
     if needed is None:
@@ -266,11 +269,14 @@ def parse_page(params: Mapping[str, str], body: Mapping[str, Any]) -> tuple[int,
     """`skip` (alias `offset`) and `limit` from the query string, else the body; bounds checked."""
     skip: object = 0
     skip_name = "skip"
-    for source in (body, params):  # the query string wins
+    limit: object = DEFAULT_LIMIT
+    # The query string wins over the body; null counts as not given.
+    for source in (body, params):
         for name in ("offset", "skip"):
-            if name in source:
+            if source.get(name) is not None:
                 skip, skip_name = source[name], name
-    limit: object = params.get("limit", body.get("limit", DEFAULT_LIMIT))
+        if source.get("limit") is not None:
+            limit = source["limit"]
     skip, limit = _page_number(skip), _page_number(limit)
     check_page(skip=skip, limit=limit, skip_name=skip_name)  # type: ignore[arg-type]
     return skip, limit  # type: ignore[return-value]

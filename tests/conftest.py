@@ -19,6 +19,7 @@ from graphql_api.app import create_app
 from graphql_api.migrate import upgrade
 from graphql_api.settings import Settings
 from tests.factories import Factory
+from tests.rest_client import Rest
 
 # Real servers and Chromium for the browser and client-library tests.
 pytest_plugins = ["tests.live"]
@@ -102,6 +103,11 @@ class GraphQL:
 @pytest.fixture
 def gql(client: TestClient) -> GraphQL:
     return GraphQL(client)
+
+
+@pytest.fixture
+def rest(client: TestClient) -> Rest:
+    return Rest(client)
 
 
 class StatementCounter:
