@@ -1,24 +1,53 @@
-"""Engines: SQLite pragmas for the embedded default, pool options for PostgreSQL."""
+"""Engines: SQLite pragmas for the embedded default, pool options for PostgreSQL, and the one place
+where a database failure becomes an error a client can act on (SERVICE_UNAVAILABLE or TIMEOUT)."""
 
 from __future__ import annotations
 
+import functools
+import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from graphql_api.errors import ApiError, ServiceUnavailable, Timeout
 from graphql_api.settings import Settings
 
-
-def _unicode_lower(value: object) -> object:
-    # SQLite's own lower() folds ASCII only; PostgreSQL folds every letter. Same results on both.
-    return value.lower() if isinstance(value, str) else value
+logger = logging.getLogger("graphql_api.database")
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+@functools.cache
+def _simple_lower_table() -> dict[int, str]:
+    """Unicode's simple (one character to one character) lowercase mapping, as a str.translate table.
+
+    PostgreSQL's lower() and ILIKE fold one character at a time, so 'Σ' is always 'σ' and 'İ' is 'i';
+    Python's str.lower() applies the final-sigma rule and turns 'İ' into two characters. Folding one
+    character at a time in SQLite too gives both backends the same matches.
+    """
+    table: dict[int, str] = {}
+    for code_point in range(0x20000):  # no cased letters above the supplementary multilingual plane
+        char = chr(code_point)
+        lowered = char.lower()
+        if lowered != char:
+            table[code_point] = lowered[0]
+    return table
+
+
+def unicode_lower(value: object) -> object:
+    """SQLite's lower(): its own folds ASCII only, PostgreSQL's folds every letter."""
+    if not isinstance(value, str):
+        return value
+    if value.isascii():
+        return value.lower()
+    return value.translate(_simple_lower_table())
+
+
+def _configure_sqlite(engine: AsyncEngine, *, read_only: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
@@ -26,48 +55,109 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if read_only:
+            # The server never writes: refuse it at the connection, as PostgreSQL does.
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
-        dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
+        dbapi_connection.create_function("lower", 1, unicode_lower, deterministic=True)
+
+
+def _postgresql_options(settings: Settings, *, for_requests: bool) -> dict[str, Any]:
+    server_settings = {"application_name": "graphql_api" if for_requests else "graphql_api-cli"}
+    connect_args: dict[str, Any] = {"timeout": settings.connect_timeout, "server_settings": server_settings}
+    if for_requests:
+        # Every transaction of the server is read-only; the CLI (imports, keys) writes.
+        server_settings["default_transaction_read_only"] = "on"
+        if settings.statement_timeout_ms > 0:
+            # The server cancels a slow statement itself; the client-side limit only guards against a
+            # database that stopped answering altogether, so it comes later.
+            server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
+            connect_args["command_timeout"] = settings.statement_timeout_ms / 1000 + settings.connect_timeout
+    return {
+        "pool_size": settings.pool_size,
+        "max_overflow": settings.max_overflow,
+        "pool_timeout": settings.pool_timeout,
+        # A connection that died while idle (database restart, failover) is replaced, not handed out.
+        "pool_pre_ping": True,
+        "connect_args": connect_args,
+    }
 
 
 def create_engine(settings: Settings, *, url: str | None = None, for_requests: bool = False) -> AsyncEngine:
-    """An engine for `url` (default: the primary database)."""
+    """An engine for `url` (default: the primary database).
+
+    `for_requests`: the server's engines, read-only and with a statement timeout; the CLI's engine writes
+    and may run long statements (migrations, imports).
+    """
     target = make_url(url or settings.database_url)
-    kwargs: dict[str, Any] = {}
-    if target.get_backend_name() == "postgresql":
-        kwargs.update(
-            pool_size=settings.pool_size,
-            max_overflow=settings.max_overflow,
-            pool_timeout=settings.pool_timeout,
-            pool_pre_ping=True,
-        )
-        if settings.statement_timeout_ms > 0:
-            kwargs["connect_args"] = {
-                "server_settings": {"statement_timeout": str(settings.statement_timeout_ms)},
-            }
+    backend = target.get_backend_name()
+    kwargs = _postgresql_options(settings, for_requests=for_requests) if backend == "postgresql" else {}
     engine = create_async_engine(target, **kwargs)
-    if target.get_backend_name() == "sqlite":
-        _configure_sqlite(engine)
+    if backend == "sqlite":
+        _configure_sqlite(engine, read_only=for_requests)
     return engine
 
 
+_UNAVAILABLE_SQLSTATE_PREFIXES = (
+    "08",  # connection exception
+    "53",  # insufficient resources (too many connections, out of memory or disk)
+    "57P",  # the server is shutting down, restarting or not yet accepting connections
+    "40001",  # a replica cancelled the read to apply changes from the primary: worth a retry
+)
+_QUERY_CANCELED = "57014"  # statement_timeout fired
+_SQLITE_UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR")
+
+
+def api_error(exc: BaseException) -> ApiError | None:
+    """What a database failure means to a client, or None when it is not one a client can act on."""
+    if isinstance(exc, sa_exc.TimeoutError):  # every pooled connection is busy
+        return ServiceUnavailable()
+    if isinstance(exc, OSError):  # refused, unreachable, or no answer within connect_timeout
+        return ServiceUnavailable()
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return None
+    if exc.connection_invalidated:
+        return ServiceUnavailable()
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    if sqlstate == _QUERY_CANCELED:
+        return Timeout()
+    if sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES):
+        return ServiceUnavailable()
+    if isinstance(exc.orig, sqlite3.OperationalError):
+        name = getattr(exc.orig, "sqlite_errorname", "")
+        if name.startswith(_SQLITE_UNAVAILABLE):
+            return ServiceUnavailable()
+    return None
+
+
 class Database:
-    """The engines of one server process: one for reads (maybe a replica), one for writes."""
+    """The engines of one server process: one for reads (maybe a replica), one for the primary."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine = create_engine(settings)
+        self.engine = create_engine(settings, for_requests=True)
         self.read_engine = (
-            create_engine(settings, url=settings.database_read_url)
+            create_engine(settings, url=settings.database_read_url, for_requests=True)
             if settings.database_read_url
             else self.engine
         )
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for the SELECTs of one request."""
-        async with self.read_engine.connect() as conn:
-            yield conn
+        """A read-only connection for the SELECTs of one request.
+
+        A database that is gone, overloaded or too slow raises ServiceUnavailable or Timeout here, for
+        resolvers, loaders and probes alike; other errors pass through unchanged.
+        """
+        try:
+            async with self.read_engine.connect() as conn:
+                yield conn
+        except Exception as exc:
+            error = api_error(exc)
+            if error is None:
+                raise
+            logger.warning("database %s: %s", error.code, str(exc).splitlines()[0] if str(exc) else repr(exc))
+            raise error from exc
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -42,6 +42,8 @@ class Settings:
     max_overflow: int = 5
     pool_timeout: float = 5.0
     statement_timeout_ms: int = 5000
+    # Seconds to wait for a new connection before answering SERVICE_UNAVAILABLE.
+    connect_timeout: float = 5.0
 
     # A verified key is remembered this long: a revoked key keeps working at most this many seconds.
     auth_cache_seconds: float = 10.0

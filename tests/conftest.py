@@ -1,4 +1,4 @@
-"""Fixtures: a migrated database per test, the app over HTTP, test data factories, SQL counting."""
+"""Fixtures: a migrated database per test and backend, the app over HTTP, test data factories, SQL counting."""
 
 from __future__ import annotations
 
@@ -11,13 +11,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 from starlette.testclient import TestClient
 
 from graphql_api.app import create_app
-from graphql_api.migrate import upgrade
 from graphql_api.settings import Settings
+from tests.databases import BACKENDS, NO_POSTGRESQL, Cleaner, PostgresServer, admin_url, migrate
 from tests.factories import Factory
 from tests.rest_client import Rest
 
@@ -29,26 +27,69 @@ def _sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
-async def _migrate(url: str) -> None:
-    engine = create_async_engine(url, poolclass=NullPool)
-    try:
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "backends(*names): run only on these backends ('sqlite', 'postgresql'), not on both"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that touches a database runs once per backend: test_x[sqlite], test_x[postgresql]."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("backends")
+    wanted = marker.args if marker else BACKENDS
+    no_server = pytest.mark.skipif(admin_url() is None, reason=NO_POSTGRESQL)
+    metafunc.parametrize(
+        "backend",
+        [pytest.param(b, id=b, marks=[no_server] if b == "postgresql" else []) for b in wanted],
+        indirect=True,
+    )
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """'sqlite' or 'postgresql': the backend of this run of the test."""
+    return str(request.param)
 
 
 @pytest.fixture(scope="session")
 def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An SQLite file migrated once by Alembic; each test gets a copy."""
     path = tmp_path_factory.mktemp("template") / "template.db"
-    asyncio.run(_migrate(_sqlite_url(path)))
+    asyncio.run(migrate(_sqlite_url(path)))
     return path
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """The server behind TEST_DATABASE_URL; the databases made through it are dropped at the end."""
+    url = admin_url()
+    if url is None:
+        pytest.skip(NO_POSTGRESQL)
+    server = PostgresServer(url)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres(postgres: PostgresServer) -> tuple[str, Cleaner]:
+    """One PostgreSQL database migrated once by Alembic, shared by the run, emptied before each test."""
+    url = postgres.create(migrated=True)
+    return url, postgres.cleaner(url)
+
+
 @pytest.fixture
-def database_url(tmp_path: Path, migrated_sqlite: Path) -> str:
-    path = tmp_path / "test.db"
-    shutil.copyfile(migrated_sqlite, path)
+def database_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """A migrated database with no rows, for this test alone."""
+    if backend == "postgresql":
+        url, cleaner = request.getfixturevalue("migrated_postgres")
+        cleaner.clean()
+        return str(url)
+    path: Path = request.getfixturevalue("tmp_path") / "test.db"
+    shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
     return _sqlite_url(path)
 
 
