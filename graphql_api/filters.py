@@ -217,3 +217,52 @@ def check_page(*, skip: int, limit: int, skip_name: str = "skip", limit_name: st
         raise BadUserInput(
             f"`{limit_name}` must be an integer between 1 and {MAX_PAGE_SIZE} (got {limit!r})."
         )
+
+
+def sort_keys(keys: Sequence[SortKey]) -> tuple[SortKey, ...]:
+    """The sort keys a query really uses: the default order when none are given."""
+    return tuple(keys) or DEFAULT_ORDER
+
+
+def reverse(keys: Sequence[SortKey]) -> tuple[SortKey, ...]:
+    """The opposite order; with nulls always lowest, `order_by` of it is exactly the reversed ORDER BY."""
+    return tuple(SortKey(k.field, not k.descending) for k in sort_keys(keys))
+
+
+def _beyond(col: Any, value: Any, nullable: bool, *, greater: bool, or_equal: bool) -> ColumnElement[bool]:
+    """`col` after `value` going up (`greater`) or down, where null is lower than every value."""
+    if greater:
+        if value is None:
+            return true() if or_equal else col.is_not(None)
+        expr = col >= value if or_equal else col > value
+        return and_(col.is_not(None), expr) if nullable else expr
+    if value is None:
+        return col.is_(None) if or_equal else false()
+    expr = col <= value if or_equal else col < value
+    return or_(col.is_(None), expr) if nullable else expr
+
+
+def seek(keys: Sequence[SortKey], values: Sequence[Any], last_id: str) -> ColumnElement[bool]:
+    """The keyset condition: rows strictly after (`values`, `last_id`) in the order of `keys`.
+
+    Expanded as (k1 beyond v1) or (k1 = v1 and k2 beyond v2) ... or (all equal and id beyond), with a
+    redundant `k1 >= v1` (or `<=`) in front so that an index on the first key is entered at the cursor
+    instead of being scanned from its start.
+    """
+    keys = sort_keys(keys)
+    if len(values) != len(keys):
+        raise BadUserInput("The cursor does not match the sort order.")
+    columns = [
+        (SORTABLE[k.field].column, v, SORTABLE[k.field].nullable, not k.descending)
+        for k, v in zip(keys, values, strict=True)
+    ]
+    columns.append((LOG.c.id, last_id, False, not keys[-1].descending))
+    alternatives: list[ColumnElement[bool]] = []
+    equal: list[ColumnElement[bool]] = []
+    for col, value, nullable, ascending in columns:
+        beyond = _beyond(col, value, nullable, greater=ascending, or_equal=False)
+        alternatives.append(and_(true(), *equal, beyond))
+        equal.append(col.is_(None) if value is None else col == value)
+    first_col, first_value, first_nullable, first_ascending = columns[0]
+    entry = _beyond(first_col, first_value, first_nullable, greater=first_ascending, or_equal=True)
+    return and_(entry, or_(false(), *alternatives))

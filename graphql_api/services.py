@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 
 from graphql_api.auth import Authenticator, Principal
 from graphql_api.database import Database
@@ -14,6 +15,8 @@ class Services:
     settings: Settings
     database: Database
     authenticator: Authenticator
+    # CURSOR_SECRET, or one made for this process when unset (see Settings.cursor_secret).
+    cursor_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -21,6 +24,7 @@ class Services:
             settings=settings,
             database=Database(settings),
             authenticator=Authenticator(settings.auth_cache_seconds),
+            cursor_secret=settings.cursor_secret or secrets.token_urlsafe(32),
         )
 
     async def authorize(self, api_key: str | None) -> Principal:

@@ -47,6 +47,9 @@ class Settings:
 
     # A verified key is remembered this long: a revoked key keeps working at most this many seconds.
     auth_cache_seconds: float = 10.0
+    # Signs pagination cursors. Unset: `serve` makes one per start, shared by its workers (cursors then
+    # stop working at a restart); set it to keep them valid across restarts and servers.
+    cursor_secret: str | None = None
 
     # Limits on what one request may ask for.
     max_depth: int = 8

@@ -8,9 +8,10 @@ import strawberry
 
 from graphql_api import queries, stats
 from graphql_api.filters import check_page
+from graphql_api.schema.connection import WhatsAppLogConnection, whats_app_logs_connection
 from graphql_api.schema.context import Context
 from graphql_api.schema.inputs import WhatsAppLogFilter, WhatsAppLogOrderBy, to_node, to_sort_keys
-from graphql_api.schema.selection import log_fields
+from graphql_api.schema.selection import log_fields, log_selection
 from graphql_api.schema.stats import WhatsAppLogGroupBy, WhatsAppLogStatsBucket, to_buckets
 from graphql_api.schema.types import WhatsAppLog
 
@@ -42,6 +43,7 @@ class Query:
         check_page(skip=skip, limit=limit)
         principal = await info.context.principal()
         settings = info.context.settings
+        selection = log_selection(info)
         async with info.context.services.database.reader() as conn:
             rows: Any = await queries.list_logs(
                 conn,
@@ -50,11 +52,22 @@ class Query:
                 order=to_sort_keys(order_by),
                 skip=skip,
                 limit=limit,
-                fields=log_fields(info),
+                fields=selection.fields,
                 max_filter_depth=settings.max_filter_depth,
                 max_in_items=settings.max_in_items,
             )
+            await info.context.loaders.preload(
+                conn, project_id=principal.project_id, relations=selection.relations, rows=rows
+            )
         return rows  # type: ignore[no-any-return]
+
+    whats_app_logs_connection: WhatsAppLogConnection = strawberry.field(
+        resolver=whats_app_logs_connection,
+        description=(
+            "The project's WhatsApp logs a page at a time, by cursor: as fast deep in the list as at its "
+            "start, and stable while logs are added. Newest first unless `orderBy` says."
+        ),
+    )
 
     @strawberry.field(
         description="One WhatsApp log by id; null when no log of the project has that id."
