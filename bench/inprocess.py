@@ -1,0 +1,204 @@
+"""The in-process measurements: each variant is one row, timed in interleaved rounds, medians reported.
+
+To add a row (another code path, say), add a `Variant` in `variants()`; `api_variants()` makes the
+API rows for any app, so a second app built with other settings gets its own rows by a prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import event
+from starlette.types import ASGIApp
+
+from bench import queries as q
+from bench.asgi import post_json
+from bench.data import Dataset
+from graphql_api.app import create_app
+from graphql_api.fields import FIELDS
+from graphql_api.filters import SortKey
+from graphql_api.settings import Settings
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str  # the figure is `ms_<name>`
+    label: str  # the table's row
+    run: Callable[[], Awaitable[Any]]
+    count_statements: bool = False
+
+
+@dataclass
+class Figures:
+    ms: dict[str, float] = field(default_factory=dict)
+    statements: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class StatementCounter:
+    """Counts the SQL statements an app's engines execute."""
+
+    def __init__(self, app: Any) -> None:
+        database = app.state.services.database
+        self.engines = {id(e.sync_engine): e.sync_engine for e in (database.engine, database.read_engine)}
+        self.count = 0
+
+    def _record(self, *_: Any) -> None:
+        self.count += 1
+
+    def __enter__(self) -> StatementCounter:
+        for engine in self.engines.values():
+            event.listen(engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        for engine in self.engines.values():
+            event.remove(engine, "before_cursor_execute", self._record)
+
+
+class Api:
+    """One app, posting GraphQL as one project's key; every answer is checked, never just timed."""
+
+    def __init__(self, app: ASGIApp, key: str) -> None:
+        self.app = app
+        self.key = key
+
+    async def data(self, query: str, key: str | None = None) -> Any:
+        status, body = await post_json(self.app, "/graphql", {"query": query}, {"ApiKey": key or self.key})
+        if status != 200 or "errors" in body:
+            raise RuntimeError(f"the API refused the benchmark's request: {status} {body}")
+        return body["data"]
+
+
+def api_variants(prefix: str, api: Api, data: Dataset, depth: int, deep_cursor: str | None) -> list[Variant]:
+    """The API rows for one app: pages of 100 and 10, counts, deep pages by skip and by cursor."""
+
+    def request(query: str, rows: int | None = None, key: str | None = None) -> Callable[[], Awaitable[Any]]:
+        async def run() -> Any:
+            result = await api.data(query, key)
+            if rows is not None:
+                (value,) = result.values()
+                got = len(value["nodes"] if isinstance(value, dict) else value)
+                if got != rows:
+                    raise RuntimeError(f"expected {rows} rows, got {got}: {query[:80]}")
+            return result
+
+        return run
+
+    p = prefix
+    out = [
+        Variant(f"{p}page100", "API: page of 100 + incident + monitor", request(q.page(100), 100), True),
+        Variant(f"{p}page10", "API: page of 10 + incident + monitor", request(q.page(10), 10), True),
+        Variant(f"{p}count_largest", "API: whatsAppLogCount, largest project", request(q.COUNT), True),
+        Variant(
+            f"{p}count_typical",
+            "API: whatsAppLogCount, typical project",
+            request(q.COUNT, key=data.keys[data.typical_project]),
+            True,
+        ),
+        Variant(f"{p}skip_deep", f"API: page of 100, skip {depth:,}", request(q.page(100, depth), 100), True),
+    ]
+    if deep_cursor is not None:
+        out += [
+            Variant(f"{p}conn_first", "API: connection, first 100", request(q.connection(100), 100), True),
+            Variant(
+                f"{p}conn_deep",
+                f"API: connection, first 100 after {depth:,}",
+                request(q.connection(100, deep_cursor), 100),
+                True,
+            ),
+        ]
+    return out
+
+
+def floor_variant(data: Dataset, limit: int) -> Variant:
+    """Plain sqlite3: the same page and the same related rows, one `IN` query per relation."""
+    db = sqlite3.connect(data.path, check_same_thread=False)
+    columns = [f.column.name for f in FIELDS.values()]
+    page_sql = q.floor_sql(columns, limit)
+    incident_at = columns.index("incident_id")
+    monitor_at = columns.index("monitor_id")
+
+    def related(table: str, label: str, ids: set[str]) -> list[Any]:
+        marks = ", ".join("?" * len(ids))
+        sql = f"SELECT id, {label} FROM {table} WHERE id IN ({marks}) AND project_id = ?"
+        return db.execute(sql, [*ids, data.largest_project]).fetchall()
+
+    async def run() -> Any:
+        rows = db.execute(page_sql, (data.largest_project, q.STATUS)).fetchall()
+        incidents = related("incident", "title", {r[incident_at] for r in rows if r[incident_at]})
+        monitors = related("monitor", "name", {r[monitor_at] for r in rows if r[monitor_at]})
+        if len(rows) != limit:
+            raise RuntimeError(f"floor: expected {limit} rows, got {len(rows)}")
+        return rows, incidents, monitors
+
+    return Variant(f"floor{limit}", f"floor: sqlite3, page of {limit} + 2 IN queries", run)
+
+
+async def _deep_cursor(api: Api, project_id: str, depth: int) -> str | None:
+    """A cursor at `depth` rows into the page query's order, made with the server's own secret."""
+    try:
+        from graphql_api.cursors import encode_cursor
+    except ImportError:  # a checkout from before the connection: its rows are left out
+        return None
+    (row,) = (await api.data(q.row_at(depth - 1)))["whatsAppLogs"]
+    last = SimpleNamespace(id=row["id"], created_at=datetime.fromisoformat(row["createdAt"]))
+    secret = api.app.state.services.cursor_secret  # type: ignore[attr-defined]
+    return encode_cursor(
+        secret, keys=(SortKey("createdAt", descending=True),), project_id=project_id, row=last
+    )
+
+
+def choose_depth(matching: int, wanted: int = 100_000) -> int:
+    """100,000 rows deep, or half way down when the data is smaller (quick mode)."""
+    return min(wanted, max(matching // 2, 1))
+
+
+async def measure(data: Dataset, *, rounds: int, settings: Settings | None = None) -> Figures:
+    """Every in-process variant, interleaved in `rounds` rounds; medians in milliseconds."""
+    settings = settings or Settings(database_url=data.url)
+    app = create_app(settings)
+    api = Api(app, data.keys[data.largest_project])
+    figures = Figures()
+    try:
+        matching = (await api.data(f'{{ whatsAppLogCount(where: {{ status: {{ eq: "{q.STATUS}" }} }}) }}'))[
+            "whatsAppLogCount"
+        ]
+        depth = choose_depth(matching - 100)
+        figures.extra.update(depth=depth, matching_largest=matching)
+        variants = [
+            floor_variant(data, 100),
+            floor_variant(data, 10),
+            *api_variants("", api, data, depth, await _deep_cursor(api, data.largest_project, depth)),
+        ]
+        samples: dict[str, list[float]] = {v.name: [] for v in variants}
+        for v in variants:  # warm-up: caches, the auth cache, SQLite's page cache; checks every answer
+            await v.run()
+            await v.run()
+            if v.count_statements:
+                with StatementCounter(app) as counter:
+                    await v.run()
+                figures.statements[v.name] = counter.count
+        for _ in range(rounds):
+            for v in variants:
+                started = time.perf_counter()
+                await v.run()
+                samples[v.name].append((time.perf_counter() - started) * 1000)
+        figures.ms = {name: statistics.median(values) for name, values in samples.items()}
+        figures.extra["labels"] = {v.name: v.label for v in variants}
+    finally:
+        await app.state.services.close()
+    return figures
+
+
+def run(data: Dataset, *, rounds: int, settings: Settings | None = None) -> Figures:
+    return asyncio.run(measure(data, rounds=rounds, settings=settings))
