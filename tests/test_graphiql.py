@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
     from playwright.sync_api import Locator, Page
 
+# What is tested here is the client side; the backends are covered by the other tests.
+pytestmark = pytest.mark.backends("sqlite")
+
 BROWSER = {"Accept": "text/html,application/xhtml+xml"}
 
 
