@@ -1,0 +1,195 @@
+"""PostgreSQL in production: the migration from empty, the statement timeout, losing the database and
+getting it back. Skipped, with the reason, when TEST_DATABASE_URL does not point at a server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from starlette.testclient import TestClient
+
+from graphql_api import cli, errors
+from graphql_api.app import create_app
+from graphql_api.database import Database
+from graphql_api.migrate import alembic_config
+from graphql_api.settings import Settings
+from tests.conftest import GraphQL
+from tests.databases import PostgresServer
+from tests.factories import Factory
+from tests.tcp_proxy import free_port, tcp_proxy
+
+pytestmark = pytest.mark.backends("postgresql")
+
+LOGS = "{ whatsAppLogs { id status } }"
+
+
+def codes(body: dict[str, Any]) -> list[str]:
+    return [error["extensions"]["code"] for error in body.get("errors", [])]
+
+
+@dataclass
+class Serving:
+    """A project with one log and a key in the test's database; apps over variations of the settings."""
+
+    settings: Settings
+    key: str
+
+    def __call__(self, **changes: Any) -> tuple[TestClient, GraphQL]:
+        client = TestClient(create_app(self.settings.with_(**changes)))
+        return client, GraphQL(client, self.key)
+
+
+@pytest.fixture
+def serving(settings: Settings, factory: Factory) -> Serving:
+    project = factory.project()
+    factory.log(project, status="Delivered")
+    return Serving(settings, factory.api_key(project))
+
+
+def test_db_upgrade_migrates_an_empty_database_with_native_types_and_partial_indexes(
+    postgres: PostgresServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = postgres.create()
+    name = make_url(url).database
+
+    assert cli.main(["--database-url", url, "db", "upgrade"]) == 0
+    assert cli.main(["--database-url", url, "seed", "--demo", "--projects", "2", "--logs", "40"]) == 0
+    capsys.readouterr()
+    assert cli.main(["--database-url", url, "projects", "--json"]) == 0
+    projects = json.loads(capsys.readouterr().out)
+    assert len(projects) == 2
+
+    async def catalog() -> dict[str, Any]:
+        conn = await asyncpg.connect(postgres.dsn(name or ""))
+        try:
+            types = {
+                (row["column_name"]): row["data_type"]
+                for row in await conn.fetch(
+                    "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'whatsapp_log'"
+                )
+            }
+            indexes = {
+                row["indexname"]: row["indexdef"]
+                for row in await conn.fetch("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'whatsapp_log'")
+            }
+            version = await conn.fetchval("SELECT version_num FROM alembic_version")
+            return {"types": types, "indexes": indexes, "version": version}
+        finally:
+            await conn.close()
+
+    found = asyncio.run(catalog())
+    assert found["types"]["id"] == "uuid"
+    assert found["types"]["project_id"] == "uuid"
+    assert found["types"]["created_at"] == "timestamp with time zone"
+    assert found["types"]["deleted_at"] == "timestamp with time zone"
+    for index in ("ix_whatsapp_log_project_created", "ix_whatsapp_log_project_status_created"):
+        assert found["indexes"][index].endswith("WHERE (deleted_at IS NULL)"), found["indexes"][index]
+    from alembic.script import ScriptDirectory
+
+    assert found["version"] == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def test_a_statement_past_the_timeout_is_cancelled_with_a_timeout_error(settings: Settings) -> None:
+    async def sleep_through_the_server() -> None:
+        database = Database(settings.with_(statement_timeout_ms=50))
+        try:
+            async with database.reader() as conn:
+                await conn.execute(text("SELECT pg_sleep(30)"))
+        finally:
+            await database.dispose()
+
+    with pytest.raises(errors.Timeout):
+        asyncio.run(sleep_through_the_server())
+
+
+def test_a_query_stuck_behind_a_lock_is_answered_timeout_and_the_next_one_succeeds(
+    serving: Serving, postgres: PostgresServer, database_url: str
+) -> None:
+    client, gql = serving(statement_timeout_ms=200)
+    with asyncio.Runner() as runner, client:
+        # Another session holds the log table: every read of it waits until statement_timeout.
+        locker = runner.run(asyncpg.connect(postgres.dsn(make_url(database_url).database or "")))
+        runner.run(locker.execute("BEGIN; LOCK TABLE whatsapp_log IN ACCESS EXCLUSIVE MODE"))
+        try:
+            body = gql(LOGS)
+            rest = client.post("/api/whatsapp-log/get-list", headers={"ApiKey": gql.key or ""}, json={})
+        finally:
+            runner.run(locker.execute("ROLLBACK"))
+            runner.run(locker.close())
+
+        assert body["data"] is None
+        assert codes(body) == ["TIMEOUT"]
+        assert body["errors"][0]["message"] == errors.Timeout().message
+        assert (rest.status_code, rest.json()) == (504, {"message": errors.Timeout().message})
+        assert [log["status"] for log in gql.data(LOGS)["whatsAppLogs"]] == ["Delivered"]
+
+
+def test_losing_the_database_is_service_unavailable_and_the_same_app_serves_when_it_is_back(
+    serving: Serving, postgres: PostgresServer, database_url: str
+) -> None:
+    with tcp_proxy(postgres.host, postgres.port) as proxy:
+        proxy.start()
+        through_proxy = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
+        client, gql = serving(database_url=through_proxy.render_as_string(hide_password=False))
+        with client:
+            assert len(gql.data(LOGS)["whatsAppLogs"]) == 1
+            assert client.get("/readyz").status_code == 200
+
+            proxy.stop()  # open connections cut, new ones refused
+            body = gql(LOGS)
+            assert body["data"] is None
+            assert codes(body) == ["SERVICE_UNAVAILABLE"]
+            assert body["errors"][0]["message"] == errors.ServiceUnavailable().message
+            rest = client.post("/api/whatsapp-log/count", headers={"ApiKey": gql.key or ""}, json={})
+            assert (rest.status_code, rest.json()) == (503, {"message": errors.ServiceUnavailable().message})
+            assert client.get("/readyz").status_code == 503
+
+            proxy.start()
+            assert len(gql.data(LOGS)["whatsAppLogs"]) == 1
+            assert client.get("/readyz").status_code == 200
+
+            # A restart between two requests: the pooled connection died idle and is replaced, not used.
+            proxy.stop()
+            proxy.start()
+            assert len(gql.data(LOGS)["whatsAppLogs"]) == 1
+
+
+def test_a_database_that_accepts_connections_but_never_answers_is_service_unavailable(
+    serving: Serving, postgres: PostgresServer
+) -> None:
+    with tcp_proxy(postgres.host, postgres.port) as proxy:
+        proxy.start("blackhole")
+        client, gql = serving(
+            database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/postgres", connect_timeout=0.3
+        )
+        with client:
+            assert codes(gql(LOGS)) == ["SERVICE_UNAVAILABLE"]
+            assert client.get("/readyz").status_code == 503
+
+
+def test_every_pooled_connection_busy_past_the_pool_timeout_is_service_unavailable(settings: Settings) -> None:
+    async def two_readers_on_a_pool_of_one() -> None:
+        database = Database(settings.with_(pool_size=1, max_overflow=0, pool_timeout=0.1))
+        try:
+            async with database.reader() as first:
+                await first.execute(text("SELECT 1"))
+                async with database.reader() as second:
+                    await second.execute(text("SELECT 1"))
+        finally:
+            await database.dispose()
+
+    with pytest.raises(errors.ServiceUnavailable):
+        asyncio.run(two_readers_on_a_pool_of_one())
+
+
+def test_a_missing_server_is_service_unavailable_not_an_internal_error(serving: Serving) -> None:
+    client, gql = serving(database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/postgres")
+    with client:
+        assert codes(gql(LOGS)) == ["SERVICE_UNAVAILABLE"]
+        assert client.get("/readyz").status_code == 503
