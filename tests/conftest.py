@@ -15,7 +15,15 @@ from starlette.testclient import TestClient
 
 from graphql_api.app import create_app
 from graphql_api.settings import Settings
-from tests.databases import BACKENDS, NO_POSTGRESQL, Cleaner, PostgresServer, admin_url, migrate
+from tests.databases import (
+    BACKENDS,
+    NO_POSTGRESQL,
+    TEST_DATABASE_URL,
+    Cleaner,
+    PostgresServer,
+    admin_url,
+    migrate,
+)
 from tests.factories import Factory
 from tests.rest_client import Rest
 
@@ -39,12 +47,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     marker = metafunc.definition.get_closest_marker("backends")
     wanted = marker.args if marker else BACKENDS
+    if admin_url() is None and not marker:
+        # No server: SQLite alone, and one line in the header says so (not a skip per test).
+        wanted = tuple(b for b in wanted if b != "postgresql")
     no_server = pytest.mark.skipif(admin_url() is None, reason=NO_POSTGRESQL)
     metafunc.parametrize(
         "backend",
         [pytest.param(b, id=b, marks=[no_server] if b == "postgresql" else []) for b in wanted],
         indirect=True,
     )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    url = admin_url()
+    if url is None:
+        return f"backends: sqlite only ({NO_POSTGRESQL})"
+    return f"backends: sqlite, postgresql (databases created through {TEST_DATABASE_URL}={url})"
 
 
 @pytest.fixture
