@@ -11,12 +11,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graphql_api import graphiql, queries
 from graphql_api.graphql_view import GraphQLView
+from graphql_api.observability import METRICS_CONTENT_TYPE, Metrics, ObservabilityMiddleware
 from graphql_api.rest import routes as rest_routes
 from graphql_api.schema import build_schema
 from graphql_api.services import Services
@@ -53,8 +54,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     settings = settings or Settings.from_env()
     services = services or Services.create(settings)
 
+    metrics = Metrics()
+    metrics.instrument(services.database)
+
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
+
+    async def metrics_endpoint(_: Request) -> Response:
+        return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     async def readyz(_: Request) -> JSONResponse:
         try:
@@ -74,9 +81,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
+        metrics.close()
         await services.close()
 
-    middleware = [Middleware(RequestIdMiddleware)]
+    # Inside RequestIdMiddleware, so that the request log line carries the request id.
+    middleware = [Middleware(RequestIdMiddleware), Middleware(ObservabilityMiddleware, metrics=metrics)]
     if settings.cors_origins:
         middleware.append(
             Middleware(
@@ -93,6 +102,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *([Route("/metrics", metrics_endpoint, methods=["GET"])] if settings.metrics else []),
             *rest_routes(),
             *([graphiql.assets_route()] if settings.graphiql else []),
         ],
@@ -100,6 +110,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.metrics = metrics
     return app
 
 

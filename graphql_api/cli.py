@@ -10,7 +10,9 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -224,6 +226,8 @@ async def prepare_demo(settings: Settings) -> str:
 def serve(settings: Settings, *, demo: bool) -> int:
     import uvicorn
 
+    from graphql_api.logs import logging_config
+
     if demo:
         secret = asyncio.run(prepare_demo(settings))
         print(f"GraphiQL: http://{settings.host}:{settings.port}/graphql")
@@ -233,14 +237,26 @@ def serve(settings: Settings, *, demo: bool) -> int:
     # Workers are separate processes: they read their settings from the environment.
     os.environ["DATABASE_URL"] = settings.database_url
     os.environ["LOG_LEVEL"] = settings.log_level
-    uvicorn.run(
-        "graphql_api.app:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level,
-    )
+    metrics_dir = None
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Workers share their metrics through files here, so /metrics adds up all of them.
+        metrics_dir = tempfile.mkdtemp(prefix="graphql-api-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            "graphql_api.app:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+            # Applied in every worker too; our request log line replaces uvicorn's access log.
+            log_config=logging_config(settings.log_format or "json", settings.log_level),
+            access_log=False,
+        )
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
@@ -298,9 +314,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    from graphql_api.logs import configure_logging
+
+    try:
+        # The server logs JSON lines (one per request) unless told otherwise; other commands, text.
+        configure_logging(settings.log_format or ("json" if args.command == "serve" else "text"), settings.log_level)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if settings.log_level.lower() != "debug":
         # Alembic announces every plugin it loads at INFO.
         logging.getLogger("alembic").setLevel(logging.WARNING)

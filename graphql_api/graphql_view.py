@@ -13,6 +13,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 from graphql_api.graphiql import page_html
+from graphql_api.observability import graphql_outcome, note
 from graphql_api.schema.context import Context
 from graphql_api.schema.errors import with_code
 from graphql_api.services import Services
@@ -40,6 +41,7 @@ class GraphQLView(GraphQL[Context, None]):
         if result.errors:
             request_id = getattr(request.state, "request_id", None)
             result.errors = [with_code(error, request_id) for error in result.errors]
+        note(outcome=graphql_outcome([(e.extensions or {}).get("code") for e in result.errors or ()]))
         return await super().process_result(request, result)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -52,6 +54,7 @@ class GraphQLView(GraphQL[Context, None]):
             response = await self.run(request)
         except HTTPException as exc:
             code = "BAD_USER_INPUT"
+            note(outcome=code)
             response = JSONResponse(error_body(_sentence(exc.reason), code), status_code=exc.status_code)
         await response(scope, receive, send)
 

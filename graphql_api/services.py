@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from graphql_api.auth import Authenticator, Principal
 from graphql_api.database import Database
+from graphql_api.observability import note
 from graphql_api.settings import Settings
 
 
@@ -31,6 +32,8 @@ class Services:
         """The principal for an `ApiKey` header, allowed to read logs; raises otherwise."""
         async with self.database.reader() as conn:
             principal = await self.authenticator.authenticate(conn, api_key)
+        # The request's log line names the key by id; the secret never leaves this function.
+        note(key_id=principal.key_id)
         principal.require_read()
         return principal
 

@@ -33,6 +33,10 @@ class Settings:
     port: int = 8000
     workers: int = 1
     log_level: str = "info"
+    # `json` or `text` on stderr; unset: `serve` logs JSON (one line per request), other commands text.
+    log_format: str | None = None
+    # Serve Prometheus metrics at /metrics (keep that path off the public internet).
+    metrics: bool = True
     cors_origins: tuple[str, ...] = ()
     graphiql: bool = True
     introspection: bool = True

@@ -11,6 +11,7 @@ from strawberry.types import ExecutionContext
 from graphql_api.schema.errors import ErrorCodes
 from graphql_api.schema.query import Query
 from graphql_api.schema.scalars import SCALARS
+from graphql_api.schema.tracing import RecordOperation
 from graphql_api.settings import Settings
 
 __all__ = ["build_schema"]
@@ -27,6 +28,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     # Factories, not instances: Strawberry builds fresh extensions for every request.
     extensions: list[object] = [
         ErrorCodes,
+        RecordOperation,
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
     ]
