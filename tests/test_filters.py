@@ -41,7 +41,16 @@ STRING_FIELDS = {
     "whatsAppMessageId": ("whatsapp_message_id", True),
     "status": ("status", False),
 }
-TEXTS: list[str | None] = ["Checkout DOWN", "checkout up", "100% done", "100 done", "a_b", "axb", "ÉCOLE"]
+TEXTS: list[str | None] = [
+    "Checkout DOWN",
+    "checkout up",
+    "100% done",
+    "100 done",
+    "a_b",
+    "axb",
+    "ÉCOLE",
+    "C:\\tmp/x",
+]
 NULL = None  # in expectations: the log whose field is null (nullable fields only)
 ALL_TEXTS = [*TEXTS, NULL]
 
@@ -62,6 +71,10 @@ STRING_CASES: dict[str, tuple[dict[str, Any], list[str | None]]] = {
     "endsWith ignores case": ({"endsWith": "down"}, ["Checkout DOWN"]),
     "endsWith percent literally": ({"endsWith": "% done"}, ["100% done"]),
     "endsWith non-ASCII": ({"endsWith": "cole"}, ["ÉCOLE"]),
+    # Backslash is PostgreSQL's default LIKE escape; "/" is the one SQLAlchemy escapes with.
+    "contains backslash literally": ({"contains": "\\"}, ["C:\\tmp/x"]),
+    "contains slash literally": ({"contains": "/"}, ["C:\\tmp/x"]),
+    "startsWith backslash ignoring case": ({"startsWith": "c:\\T"}, ["C:\\tmp/x"]),
     "isNull true": ({"isNull": True}, [NULL]),
     "isNull false": ({"isNull": False}, TEXTS),
     "operators combine with and": ({"startsWith": "100", "ne": "100 done"}, ["100% done"]),
@@ -146,6 +159,19 @@ def test_a_date_time_in_another_offset_is_the_same_moment(gql: GraphQL, factory:
     # 14:00 at UTC+2 is BASE_TIME (12:00 UTC).
     assert matching(gql, {"createdAt": {"eq": "2026-07-01T14:00:00+02:00"}}) == [log]
     assert matching(gql, {"createdAt": {"lte": "2026-07-01T12:00:00Z"}}) == [log]
+
+
+def test_a_date_time_without_an_offset_is_utc_and_a_date_alone_is_midnight_utc(
+    gql: GraphQL, factory: Factory
+) -> None:
+    project = factory.project()
+    noon = factory.log(project, created_at=BASE_TIME)
+    late = factory.log(project, created_at=BASE_TIME + timedelta(hours=12))
+    gql.key = factory.api_key(project)
+
+    assert matching(gql, {"createdAt": {"eq": "2026-07-01T12:00:00"}}) == [noon]
+    assert matching(gql, {"createdAt": {"gte": "2026-07-02"}}) == [late]
+    assert matching(gql, {"createdAt": {"lt": "2026-07-02"}}) == [noon]
 
 
 @pytest.mark.parametrize("field", ["whatsAppCostInUSDCents", "createdAt", "updatedAt", "toNumber", "status"])
