@@ -52,10 +52,19 @@ def skip_loudly(request: pytest.FixtureRequest, reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_port(preferred: int = 0) -> int:
+    """`preferred` when it is free (outside the ephemeral range, so other tests' servers never take it),
+    else any free port."""
+    for port in (preferred, 0) if preferred else (0,):
+        with socket.socket() as sock:
+            # As uvicorn binds: a port whose last server just stopped (TIME_WAIT) counts as free.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise OSError("no free loopback port")
 
 
 def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -73,9 +82,9 @@ def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -
 
 
 @contextmanager
-def serve(database_url: str, **env: str) -> Iterator[str]:
+def serve(database_url: str, *, preferred_port: int = 0, **env: str) -> Iterator[str]:
     """`graphql-api serve` on a free loopback port; yields its base URL and stops it afterwards."""
-    port = free_port()
+    port = free_port(preferred_port)
     environ = {**os.environ, "DATABASE_URL": database_url, "AUTH_CACHE_SECONDS": "0", **env}
     command = [sys.executable, "-m", "graphql_api", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with tempfile.NamedTemporaryFile(prefix="serve-", suffix=".log") as log:
