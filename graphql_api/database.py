@@ -47,19 +47,24 @@ def unicode_lower(value: object) -> object:
     return value.translate(_simple_lower_table())
 
 
+def configure_sqlite_connection(dbapi_connection: Any, *, read_only: bool) -> None:
+    """Pragmas and functions of every SQLite connection (the compiled path opens its own too)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    if read_only:
+        # The server never writes: refuse it at the connection, as PostgreSQL does.
+        cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+    dbapi_connection.create_function("lower", 1, unicode_lower, deterministic=True)
+
+
 def _configure_sqlite(engine: AsyncEngine, *, read_only: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=5000")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        if read_only:
-            # The server never writes: refuse it at the connection, as PostgreSQL does.
-            cursor.execute("PRAGMA query_only=ON")
-        cursor.close()
-        dbapi_connection.create_function("lower", 1, unicode_lower, deterministic=True)
+        configure_sqlite_connection(dbapi_connection, read_only=read_only)
 
 
 def _postgresql_options(settings: Settings, *, for_requests: bool) -> dict[str, Any]:
