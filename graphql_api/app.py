@@ -16,6 +16,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graphql_api import graphiql, queries
+from graphql_api.body_limit import BodyLimit
 from graphql_api.graphql_view import GraphQLView
 from graphql_api.observability import METRICS_CONTENT_TYPE, Metrics, ObservabilityMiddleware
 from graphql_api.rest import routes as rest_routes
@@ -99,7 +100,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         )
     app = Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            # Every method reaches the view, which refuses all but GET and POST with a JSON body.
+            Route("/graphql", BodyLimit(graphql, settings.max_body_bytes)),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *([Route("/metrics", metrics_endpoint, methods=["GET"])] if settings.metrics else []),

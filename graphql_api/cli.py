@@ -1,4 +1,4 @@
-"""The `graphql-api` command: serve, db upgrade, seed, projects, api-key, export-schema.
+"""The `graphql-api` command: serve, db upgrade, seed, projects, api-key, export-schema, import.
 
 Results go to stdout, logs to stderr; an error is one line on stderr and a non-zero exit code.
 """
@@ -57,7 +57,7 @@ async def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _progress_bar(total: int) -> Any:
+def _progress_bar(total: int | None) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, unit="log", file=sys.stderr, disable=not sys.stderr.isatty())
@@ -197,6 +197,32 @@ async def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int
     return 0
 
 
+async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from graphql_api.filters import canonical_id
+    from graphql_api.importer import ImportFailed, count_lines, import_lines
+
+    project_id = canonical_id(args.project_id)
+    if project_id is None:
+        raise CliError(f"--project-id: not a project id (a UUID): {args.project_id!r}")
+    try:
+        source = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")  # noqa: SIM115
+        total = None if args.file == "-" else count_lines(args.file)
+    except OSError as exc:
+        raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
+
+    async def work(engine: Any) -> Any:
+        with source, _progress_bar(total) as bar:
+            async with engine.begin() as conn:  # one transaction: all lines or none
+                return await import_lines(conn, source, project_id=project_id, progress=bar.update)
+
+    try:
+        summary = await _with_engine(settings, work)
+    except ImportFailed as exc:
+        raise CliError(f"{exc} (nothing was imported)") from None
+    print(json.dumps(summary.as_dict()))
+    return 0
+
+
 DEMO_PERMISSIONS = ["ReadWhatsAppLog"]
 
 
@@ -304,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("export-schema", help="print or write the GraphQL SDL")
     p.add_argument("--output", help="write to this file instead of stdout")
     p.set_defaults(handler=cmd_export_schema)
+
+    p = commands.add_parser("import", help="import WhatsApp logs from JSON lines (all or nothing)")
+    p.add_argument("file", metavar="FILE.jsonl", help="one log per line in the REST shape; - for stdin")
+    p.add_argument("--project-id", required=True, help="the project the logs go to")
+    p.set_defaults(handler=cmd_import)
     return parser
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 READ_PERMISSION_NAMES = (
     "Project Owner",
@@ -44,6 +44,16 @@ class ApiError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers that belong with this error (`Retry-After`, say)."""
+        return {}
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """Extra `extensions` entries of the GraphQL error, next to `code`."""
+        return {}
+
 
 class Unauthenticated(ApiError):
     code = "UNAUTHENTICATED"
@@ -75,6 +85,23 @@ class QueryTooComplex(ApiError):
 class RateLimited(ApiError):
     code = "RATE_LIMITED"
     http_status = 429
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    @classmethod
+    def after(cls, seconds: int) -> RateLimited:
+        seconds = max(1, seconds)
+        return cls(f"Too many requests with this API key; retry in {seconds} s.", retry_after=seconds)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {"retryAfter": self.retry_after}
 
 
 class Timeout(ApiError):

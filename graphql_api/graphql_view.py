@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cross_web import HTTPException
+from cross_web import HTTPException, StarletteRequestAdapter
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -12,6 +12,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
+from graphql_api import negotiation
 from graphql_api.graphiql import page_html
 from graphql_api.observability import graphql_outcome, note
 from graphql_api.schema.context import Context
@@ -23,7 +24,17 @@ def error_body(message: str, code: str) -> dict[str, Any]:
     return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
 
+class _RequestAdapter(StarletteRequestAdapter):
+    @property
+    def content_type(self) -> str | None:
+        # Media types are case-insensitive (RFC 9110); Strawberry compares them as written.
+        value = super().content_type
+        return value.lower() if value else value
+
+
 class GraphQLView(GraphQL[Context, None]):
+    request_adapter_class = _RequestAdapter
+
     def __init__(self, services: Services, **kwargs: Any) -> None:
         self.services = services
         super().__init__(**kwargs)
@@ -35,6 +46,9 @@ class GraphQLView(GraphQL[Context, None]):
         # Strawberry's own page loads GraphiQL from a CDN; ours is served by this server.
         return HTMLResponse(page_html())
 
+    def decode_json(self, data: str | bytes) -> object:
+        return negotiation.decode_json(data)
+
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:  # type: ignore[override]
         # Errors raised before the operation's extensions run (a parse error seen by the parser
         # cache, say) have not been through ErrorCodes yet.
@@ -42,7 +56,10 @@ class GraphQLView(GraphQL[Context, None]):
             request_id = getattr(request.state, "request_id", None)
             result.errors = [with_code(error, request_id) for error in result.errors]
         note(outcome=graphql_outcome([(e.extensions or {}).get("code") for e in result.errors or ()]))
-        return await super().process_result(request, result)
+        body = await super().process_result(request, result)
+        media_type = getattr(request.state, "media_type", negotiation.JSON)
+        request.state.graphql_bodies = [*getattr(request.state, "graphql_bodies", ()), body]
+        return negotiation.shape(body, media_type)  # type: ignore[arg-type,return-value]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,12 +68,33 @@ class GraphQLView(GraphQL[Context, None]):
             return
         request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(request)
+            response = await self._answer(request)
+        except negotiation.Refusal as refusal:
+            note(outcome=refusal.code)
+            response = refusal.response()
         except HTTPException as exc:
             code = "BAD_USER_INPUT"
             note(outcome=code)
-            response = JSONResponse(error_body(_sentence(exc.reason), code), status_code=exc.status_code)
+            # 405 comes from Strawberry for methods other than GET and POST.
+            headers = {"Allow": "GET, POST"} if exc.status_code == 405 else None
+            response = JSONResponse(error_body(_sentence(exc.reason), code), status_code=exc.status_code, headers=headers)
         await response(scope, receive, send)
+
+    async def _answer(self, request: Request) -> Response:
+        """Check the content type and Accept header, run the request, then set the status and media type
+        that the GraphQL-over-HTTP rules give its results (see negotiation)."""
+        if request.method in ("GET", "POST"):
+            negotiation.check_content_type(request.method, request.headers.get("content-type"))
+            if not self.should_render_graphql_ide(self.request_adapter_class(request)):
+                request.state.media_type = negotiation.response_type(request.headers.get("accept"))
+        response = await self.run(request)
+        bodies = getattr(request.state, "graphql_bodies", None)
+        if bodies is not None:
+            media_type = request.state.media_type
+            response.status_code, headers = negotiation.status(bodies, media_type)
+            response.headers.update(headers)
+            response.headers["content-type"] = media_type
+        return response
 
 
 def _sentence(reason: str) -> str:

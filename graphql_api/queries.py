@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Row, Select, func, select, true
+from sqlalchemy import BindParameter, ColumnElement, Row, Select, Table, func, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from graphql_api import models
@@ -223,3 +223,17 @@ async def list_api_keys(conn: AsyncConnection, *, project_id: str) -> Sequence[R
 
 async def ping(conn: AsyncConnection) -> None:
     await conn.execute(select(1))
+
+
+async def owners(conn: AsyncConnection, *, table: Table, ids: Collection[str]) -> dict[str, str | None]:
+    """Which of `ids` exist in `table`, each with its project id (None where the table has none)."""
+    project = table.c.get("project_id")
+    columns = [table.c.id] if project is None else [table.c.id, project]
+    wanted = list(ids)
+    found: dict[str, str | None] = {}
+    # In slices: SQLite and asyncpg both cap the number of bound parameters in one statement.
+    for start in range(0, len(wanted), 5000):
+        stmt = select(*columns).where(table.c.id.in_(wanted[start : start + 5000]))
+        for row in await conn.execute(stmt):
+            found[row.id] = None if project is None else row.project_id
+    return found

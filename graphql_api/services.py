@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from graphql_api.auth import Authenticator, Principal
 from graphql_api.database import Database
 from graphql_api.observability import note
+from graphql_api.ratelimit import RateLimiter
 from graphql_api.settings import Settings
 
 
@@ -18,6 +19,8 @@ class Services:
     authenticator: Authenticator
     # CURSOR_SECRET, or one made for this process when unset (see Settings.cursor_secret).
     cursor_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    # RATE_LIMIT_PER_SECOND per key id (off when 0); every authorized request takes a token.
+    rate_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -26,14 +29,17 @@ class Services:
             database=Database(settings),
             authenticator=Authenticator(settings.auth_cache_seconds),
             cursor_secret=settings.cursor_secret or secrets.token_urlsafe(32),
+            rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
         )
 
     async def authorize(self, api_key: str | None) -> Principal:
-        """The principal for an `ApiKey` header, allowed to read logs; raises otherwise."""
+        """The principal for an `ApiKey` header, allowed to read logs; raises otherwise (RateLimited
+        when the key has used up its rate)."""
         async with self.database.reader() as conn:
             principal = await self.authenticator.authenticate(conn, api_key)
         # The request's log line names the key by id; the secret never leaves this function.
         note(key_id=principal.key_id)
+        self.rate_limiter.check(principal.key_id)
         principal.require_read()
         return principal
 

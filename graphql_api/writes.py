@@ -76,3 +76,22 @@ async def insert_rows(
         await conn.execute(insert(table), batch)
         total += len(batch)
     return total
+
+
+async def upsert_rows(conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert rows, updating every given column of those whose id exists already (one executemany)."""
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+    else:
+        raise NotImplementedError(f"upsert on {dialect}")
+    stmt = dialect_insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.id],
+        set_={key: stmt.excluded[key] for key in rows[0] if key != "id"},
+    )
+    await conn.execute(stmt, list(rows))

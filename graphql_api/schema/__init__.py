@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import DisableIntrospection, ParserCache, ValidationCache
+from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from graphql_api.schema.errors import ErrorCodes
+from graphql_api.schema.limits import Limits
 from graphql_api.schema.query import Query
 from graphql_api.schema.scalars import SCALARS
 from graphql_api.schema.tracing import RecordOperation
+from graphql_api.schema.validation import RequestTimeout, Validation
 from graphql_api.settings import Settings
 
 __all__ = ["build_schema"]
 
 
 class Schema(strawberry.Schema):
+    # With introspection off, errors stop suggesting names ("Did you mean ...?"), which would map the
+    # schema one typo at a time; Validation hides them in validation errors, this in variable errors.
+    hide_suggestions = False
+
+    def _get_custom_context_kwargs(
+        self, operation_extensions: dict[str, Any] | None = None, *, sync: bool = False
+    ) -> dict[str, Any]:
+        kwargs = super()._get_custom_context_kwargs(operation_extensions, sync=sync)
+        return {**kwargs, "hide_suggestions": self.hide_suggestions}
+
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         """Expected errors are not worth a traceback; ErrorCodes logs the unexpected ones."""
 
@@ -25,18 +39,32 @@ class Schema(strawberry.Schema):
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """The schema with the extensions the settings ask for."""
     settings = settings or Settings()
+    limits = Limits(
+        max_depth=settings.max_depth,
+        max_aliases=settings.max_aliases,
+        max_root_fields=settings.max_root_fields,
+        max_cost=settings.max_cost,
+        max_filter_depth=settings.max_filter_depth,
+    )
+    hide_suggestions = not settings.introspection
     # Factories, not instances: Strawberry builds fresh extensions for every request.
     extensions: list[object] = [
         ErrorCodes,
         RecordOperation,
+        # Sets the token limit that the (cached) parse runs with.
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: ParserCache(maxsize=256),
-        lambda: ValidationCache(maxsize=256),
+        lambda: Validation(limits, hide_suggestions=hide_suggestions),
+        lambda: RequestTimeout(settings.request_timeout_seconds),
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
-    return Schema(
+    batching = {"max_operations": settings.max_batch_size} if settings.allow_batching else None
+    schema = Schema(
         query=Query,
         extensions=extensions,  # type: ignore[arg-type]
-        config=StrawberryConfig(scalar_map=SCALARS),  # type: ignore[arg-type]
+        config=StrawberryConfig(scalar_map=SCALARS, batching_config=batching),  # type: ignore[arg-type]
     )
+    schema.hide_suggestions = hide_suggestions
+    return schema
 

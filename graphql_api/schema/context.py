@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from graphql_api.auth import Principal
+from graphql_api.errors import ApiError
 from graphql_api.schema.loaders import Loaders
 from graphql_api.services import Services
 
@@ -20,12 +21,21 @@ class Context:
         self.settings = services.settings
         self.loaders = Loaders(services, self.principal)
         self._principal: Principal | None = None
+        # A refusal is remembered too: every root field gets the same answer (and one rate-limit token
+        # is taken per request, not per field).
+        self._refusal: ApiError | None = None
         self._lock = asyncio.Lock()
 
     async def principal(self) -> Principal:
         """The caller, allowed to read logs. Introspection never asks, so it needs no key."""
         if self._principal is None:
             async with self._lock:
+                if self._refusal is not None:
+                    raise self._refusal
                 if self._principal is None:
-                    self._principal = await self.services.authorize(self.request.headers.get("apikey"))
+                    try:
+                        self._principal = await self.services.authorize(self.request.headers.get("apikey"))
+                    except ApiError as refusal:
+                        self._refusal = refusal
+                        raise
         return self._principal

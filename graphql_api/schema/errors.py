@@ -21,6 +21,13 @@ def _original(error: GraphQLError) -> BaseException | None:
     return original
 
 
+def _past_graphql_core_limit(error: GraphQLError) -> bool:
+    """graphql-core's own refusals of a document's size or nesting (the token limit is ours, applied
+    by the parser; the nesting limit protects the interpreter's stack): QUERY_TOO_COMPLEX like ours."""
+    message = error.message
+    return ("Document contains more than" in message and "tokens" in message) or "nested too deeply" in message
+
+
 def error_code(error: GraphQLError) -> str | None:
     """The code for an error we can explain, or None for one that must be masked."""
     original = _original(error)
@@ -28,6 +35,8 @@ def error_code(error: GraphQLError) -> str | None:
         return original.code
     if error.extensions and "code" in error.extensions:
         return str(error.extensions["code"])
+    if error.path is None and original is None and _past_graphql_core_limit(error):
+        return "QUERY_TOO_COMPLEX"
     if isinstance(error, GraphQLSyntaxError):
         return "GRAPHQL_PARSE_FAILED"
     if error.path is None:
@@ -57,8 +66,9 @@ def with_code(error: GraphQLError, request_id: str | None) -> GraphQLError:
         return GraphQLError(UNEXPECTED_MESSAGE, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path, extensions=extensions)
     original = _original(error)
     message = original.message if isinstance(original, ApiError) else error.message
+    extra = original.extensions if isinstance(original, ApiError) else {}
     return GraphQLError(
-        message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path, extensions={**(error.extensions or {}), "code": code}
+        message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path, extensions={**(error.extensions or {}), **extra, "code": code}
     )
 
 

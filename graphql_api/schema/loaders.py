@@ -8,6 +8,7 @@ per-request DataLoaders, which batch the same way.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
@@ -30,6 +31,13 @@ class Loaders:
         self._loaders: dict[str, DataLoader[str, Any]] = {}
         # relation name -> {id: row, or None for an id that matched no visible record}
         self._preloaded: dict[str, dict[str, Any]] = {}
+        # DataLoader batches run in tasks of their own; kept so that a timed-out request can stop them.
+        self._running: set[asyncio.Task[Any]] = set()
+
+    def cancel(self) -> None:
+        """Cancel the batches still loading (and so their SQL): the request ran out of time."""
+        for task in list(self._running):
+            task.cancel()
 
     async def preload(
         self, conn: AsyncConnection, *, project_id: str, relations: Iterable[str], rows: Sequence[Any]
@@ -63,11 +71,17 @@ class Loaders:
         relation = queries.relation(relation_name)
 
         async def load(ids: Sequence[str]) -> list[Any]:
-            principal = await self._principal()
-            async with self._services.database.reader() as conn:
-                rows = await queries.load_related(
-                    conn, relation=relation, project_id=principal.project_id, ids=set(ids)
-                )
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.add(task)
+            try:
+                principal = await self._principal()
+                async with self._services.database.reader() as conn:
+                    rows = await queries.load_related(
+                        conn, relation=relation, project_id=principal.project_id, ids=set(ids)
+                    )
+            finally:
+                self._running.discard(task)  # type: ignore[arg-type]
             return [rows.get(record_id) for record_id in ids]
 
         return load
