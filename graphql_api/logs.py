@@ -11,7 +11,12 @@ from typing import Any
 LOG_FORMATS = ("json", "text")
 
 # Not copied into the line: the record's own machinery, and uvicorn's ANSI-coloured copy of the message.
-_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):

@@ -46,7 +46,7 @@ _GRAPHQL_NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]{0,99}$")
 _OUTCOMES = frozenset({"ok", *CODES})
 
 # `*_created` series double the series count for a timestamp that the process start time already gives.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 _request: ContextVar[dict[str, Any] | None] = ContextVar("graphql_api_request", default=None)
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Row, String, func, literal_column, select
+from sqlalchemy import ColumnElement, FromClause, String, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -107,8 +107,8 @@ async def log_stats(
     limit: int = DEFAULT_BUCKETS,
     max_filter_depth: int = 10,
     max_in_items: int = 500,
-) -> list[Row[Any]]:
-    """Count and cost of the project's matching logs per bucket, ordered by the keys in `group_by`.
+) -> list[Any]:
+    """Count and cost of the project's matching logs per bucket (rows), ordered by the keys in `group_by`.
 
     Columns: one per plain key (`status`, `day`…), `<key>_id`, `<key>_label`, `<key>_created_at` per
     related key, then `log_count`, `total_cost`, `min_cost`, `max_cost`. No bucket for zero logs.

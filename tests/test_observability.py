@@ -84,7 +84,9 @@ def test_metrics_are_prometheus_text_with_every_family(client: TestClient, gql: 
     }
 
 
-def test_requests_are_counted_by_operation_name_and_outcome(client: TestClient, gql: GraphQL, key: str) -> None:
+def test_requests_are_counted_by_operation_name_and_outcome(
+    client: TestClient, gql: GraphQL, key: str
+) -> None:
     for _ in range(2):
         gql.data("query Count { whatsAppLogCount }", key=key)
     gql.data("{ whatsAppLogs { id } }", key=key)
@@ -97,11 +99,25 @@ def test_requests_are_counted_by_operation_name_and_outcome(client: TestClient, 
     assert value(samples, requests, route="/graphql", operation="Count", outcome="ok") == 2
     assert value(samples, requests, route="/graphql", operation="anonymous", outcome="ok") == 1
     assert value(samples, requests, route="/graphql", operation="Count", outcome="UNAUTHENTICATED") == 1
-    assert value(samples, requests, route="/graphql", operation="Broken", outcome="GRAPHQL_VALIDATION_FAILED") == 1
+    assert (
+        value(samples, requests, route="/graphql", operation="Broken", outcome="GRAPHQL_VALIDATION_FAILED")
+        == 1
+    )
     assert value(samples, requests, route="/healthz", operation="", outcome="ok") == 1
     # The latency histogram saw each request once.
-    assert value(samples, "graphql_api_request_duration_seconds_count", route="/graphql", operation="Count") == 3
-    assert value(samples, "graphql_api_request_duration_seconds_bucket", route="/graphql", operation="Count", le="+Inf") == 3
+    assert (
+        value(samples, "graphql_api_request_duration_seconds_count", route="/graphql", operation="Count") == 3
+    )
+    assert (
+        value(
+            samples,
+            "graphql_api_request_duration_seconds_bucket",
+            route="/graphql",
+            operation="Count",
+            le="+Inf",
+        )
+        == 3
+    )
 
 
 def test_operation_labels_stay_few_whatever_names_clients_send(client: TestClient, gql: GraphQL) -> None:
@@ -111,10 +127,21 @@ def test_operation_labels_stay_few_whatever_names_clients_send(client: TestClien
     client.get("/no/such/path/43")
 
     samples = scrape(client)
-    operations = {dict(labels)["operation"] for name, labels in samples if name == "graphql_api_requests_total"}
+    operations = {
+        dict(labels)["operation"] for name, labels in samples if name == "graphql_api_requests_total"
+    }
     routes = {dict(labels)["route"] for name, labels in samples if name == "graphql_api_requests_total"}
     assert len(operations) <= 100 + 2  # the first hundred names, `other`, and "" for non-GraphQL routes
-    assert value(samples, "graphql_api_requests_total", route="/graphql", operation="other", outcome="UNAUTHENTICATED") == 10
+    assert (
+        value(
+            samples,
+            "graphql_api_requests_total",
+            route="/graphql",
+            operation="other",
+            outcome="UNAUTHENTICATED",
+        )
+        == 10
+    )
     assert routes == {"/graphql", "unmatched"}  # paths nothing routes to share one label
 
 
@@ -172,7 +199,7 @@ def test_the_request_log_never_contains_the_secret(
 ) -> None:
     client.post("/graphql", json={"query": "{ whatsAppLogCount }"}, headers={"ApiKey": key})
     client.post("/graphql", json={"query": "{ whatsAppLogs { noSuchField } }"}, headers={"ApiKey": key})
-    client.get(f"/graphql?query={{whatsAppLogCount}}", headers={"ApiKey": key})
+    client.get("/graphql?query={whatsAppLogCount}", headers={"ApiKey": key})
     revoked = key[:-4] + "AAAA"
     client.post("/graphql", json={"query": "{ whatsAppLogCount }"}, headers={"ApiKey": revoked})
 
@@ -222,7 +249,9 @@ def test_serve_with_two_workers_logs_json_lines_and_adds_up_their_metrics(
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     environ = {k: v for k, v in os.environ.items() if k != "LOG_FORMAT"}  # serve's default: JSON
-    environ.update(DATABASE_URL=database_url, AUTH_CACHE_SECONDS="0", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    environ.update(
+        DATABASE_URL=database_url, AUTH_CACHE_SECONDS="0", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)
+    )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     stderr = tmp_path / "stderr.log"
@@ -256,13 +285,19 @@ def test_serve_with_two_workers_logs_json_lines_and_adds_up_their_metrics(
         for family in text_string_to_metric_families(exposition)
         for s in family.samples
     }
-    assert total(samples, "graphql_api_requests_total", route="/graphql", operation="Count", outcome="ok") == 12
+    assert (
+        total(samples, "graphql_api_requests_total", route="/graphql", operation="Count", outcome="ok") == 12
+    )
 
 
 def test_an_unknown_log_format_is_refused() -> None:
     environ = {**os.environ, "LOG_FORMAT": "xml"}
     result = subprocess.run(
-        [sys.executable, "-m", "graphql_api", "projects"], env=environ, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "graphql_api", "projects"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
     assert result.returncode == 2

@@ -30,7 +30,13 @@ query Stats($where: WhatsAppLogFilter, $groupBy: [WhatsAppLogGroupBy!], $limit: 
 """
 KEYS = ["STATUS", "DAY", "MONTH", "FROM_NUMBER", "TO_NUMBER", "INCIDENT", "MONITOR", "TEAM"]
 RELATED = {"INCIDENT": ("incident", "title"), "MONITOR": ("monitor", "name"), "TEAM": ("team", "name")}
-PLAIN = {"STATUS": "status", "DAY": "day", "MONTH": "month", "FROM_NUMBER": "fromNumber", "TO_NUMBER": "toNumber"}
+PLAIN = {
+    "STATUS": "status",
+    "DAY": "day",
+    "MONTH": "month",
+    "FROM_NUMBER": "fromNumber",
+    "TO_NUMBER": "toNumber",
+}
 
 
 @dataclass
@@ -112,7 +118,9 @@ def world(factory: Factory) -> World:
         log = {
             "created_at": fields.pop("created_at", start + timedelta(hours=rng.randrange(24 * 40))),
             "status": fields.pop("status", rng.choice(["Sent", "Delivered", "Failed", "Read"])),
-            "from_number": fields.pop("from_number", rng.choice([None, "+1-555-100-0001", "+1-555-100-0002"])),
+            "from_number": fields.pop(
+                "from_number", rng.choice([None, "+1-555-100-0001", "+1-555-100-0002"])
+            ),
             "to_number": fields.pop("to_number", rng.choice(["+44-20-0000-0001", "+44-20-0000-0002"])),
             "cost": fields.pop("cost", rng.randrange(0, 12)),
         }
@@ -187,7 +195,9 @@ def test_each_group_key_alone_matches_the_logs_summed_by_hand(gql: GraphQL, worl
         KEYS,
     ],
 )
-def test_combined_group_keys_match_the_logs_summed_by_hand(gql: GraphQL, world: World, keys: list[str]) -> None:
+def test_combined_group_keys_match_the_logs_summed_by_hand(
+    gql: GraphQL, world: World, keys: list[str]
+) -> None:
     assert stats(gql, world.key, groupBy=keys) == expected_buckets(world.visible, keys)
 
 
@@ -199,12 +209,15 @@ def test_filters_choose_the_logs_before_they_are_grouped(gql: GraphQL, world: Wo
         "not": {"fromNumber": {"isNull": True}},
     }
     chosen = [
-        log for log in world.visible
-        if log["status"] in ("Sent", "Failed") and log["created_at"] >= since and log["from_number"] is not None
-    ]  # fmt: skip
+        log
+        for log in world.visible
+        if log["status"] in ("Sent", "Failed") and log["created_at"] >= since and log["from_number"]
+    ]
 
     assert chosen
-    assert stats(gql, world.key, where=where, groupBy=["DAY", "STATUS"]) == expected_buckets(chosen, ["DAY", "STATUS"])
+    assert stats(gql, world.key, where=where, groupBy=["DAY", "STATUS"]) == expected_buckets(
+        chosen, ["DAY", "STATUS"]
+    )
 
 
 def test_days_and_months_are_utc_calendar_days(gql: GraphQL, world: World) -> None:
@@ -230,7 +243,9 @@ def test_another_projects_logs_and_records_never_show(gql: GraphQL, world: World
     ]  # fmt: skip
 
 
-def test_a_log_pointing_at_another_projects_incident_counts_as_having_none(gql: GraphQL, world: World) -> None:
+def test_a_log_pointing_at_another_projects_incident_counts_as_having_none(
+    gql: GraphQL, world: World
+) -> None:
     buckets = stats(gql, world.key, groupBy=["INCIDENT"], where={"whatsAppCostInUSDCents": {"eq": 4}})
     without_incident = [log for log in world.visible if log["cost"] == 4 and log["incident"] is None]
 

@@ -12,7 +12,7 @@ from graphql_api.schema.connection import WhatsAppLogConnection, whats_app_logs_
 from graphql_api.schema.context import Context
 from graphql_api.schema.inputs import WhatsAppLogFilter, WhatsAppLogOrderBy, to_node, to_sort_keys
 from graphql_api.schema.selection import log_fields, log_selection
-from graphql_api.schema.stats import WhatsAppLogGroupBy, WhatsAppLogStatsBucket, to_buckets
+from graphql_api.schema.stats import WhatsAppLogGroupBy, WhatsAppLogStatsBucket, group_key_names, to_buckets
 from graphql_api.schema.types import WhatsAppLog
 
 Info = strawberry.Info[Context, None]
@@ -116,7 +116,7 @@ class Query:
         limit: Annotated[
             int,
             strawberry.argument(
-                description=f"At most this many buckets (1 to {stats.MAX_BUCKETS}), the first in bucket order."
+                description=f"At most this many buckets (1 to {stats.MAX_BUCKETS}), the first ones in order."
             ),
         ] = stats.DEFAULT_BUCKETS,
     ) -> list[WhatsAppLogStatsBucket]:
@@ -128,7 +128,7 @@ class Query:
                 conn,
                 project_id=principal.project_id,
                 where=to_node(where),
-                group_by=[key.value for key in group_by or ()],
+                group_by=group_key_names(group_by),
                 limit=limit,
                 max_filter_depth=settings.max_filter_depth,
                 max_in_items=settings.max_in_items,

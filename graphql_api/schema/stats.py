@@ -87,6 +87,11 @@ def _bucket(values: Mapping[str, Any]) -> WhatsAppLogStatsBucket:
     )
 
 
+def group_key_names(group_by: Iterable[WhatsAppLogGroupBy] | None) -> list[str]:
+    """The neutral names (`stats.GROUP_KEYS`) of the GraphQL group keys."""
+    return [str(key.value) for key in group_by or ()]
+
+
 def to_buckets(rows: Iterable[Row[Any]]) -> list[WhatsAppLogStatsBucket]:
     """Buckets from the rows of `stats.log_stats`; absent columns (keys not grouped by) become null."""
-    return [_bucket(row._mapping) for row in rows]
+    return [_bucket(dict(row._mapping)) for row in rows]
