@@ -35,8 +35,11 @@ class Services:
     async def authorize(self, api_key: str | None) -> Principal:
         """The principal for an `ApiKey` header, allowed to read logs; raises otherwise (RateLimited
         when the key has used up its rate)."""
-        async with self.database.reader() as conn:
-            principal = await self.authenticator.authenticate(conn, api_key)
+        principal = self.authenticator.cached(api_key)
+        if principal is None:
+            # Only a key not verified within AUTH_CACHE_SECONDS costs a connection.
+            async with self.database.reader() as conn:
+                principal = await self.authenticator.authenticate(conn, api_key)
         # The request's log line names the key by id; the secret never leaves this function.
         note(key_id=principal.key_id)
         self.rate_limiter.check(principal.key_id)
