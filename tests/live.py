@@ -38,7 +38,9 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-STARTUP_SECONDS = 30.0
+# Generous: the machine is small and shared, and a cold start imports a lot.
+STARTUP_SECONDS = 60.0
+SERVE = [sys.executable, "-m", "graphql_api", "serve", "--host", "127.0.0.1"]
 
 
 def skip_loudly(request: pytest.FixtureRequest, reason: str) -> NoReturn:
@@ -67,11 +69,18 @@ def free_port(preferred: int = 0) -> int:
     raise OSError("no free loopback port")
 
 
+class _PortTaken(Exception):
+    pass
+
+
 def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"graphql-api serve exited with {process.returncode}:\n{log.read_text()}")
+            output = log.read_text()
+            if "address already in use" in output.lower():
+                raise _PortTaken(output)
+            raise RuntimeError(f"graphql-api serve exited with {process.returncode}:\n{output}")
         try:
             with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
                 if response.status == 200:
@@ -81,25 +90,42 @@ def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -
     raise RuntimeError(f"graphql-api serve did not answer /healthz in {STARTUP_SECONDS}s:\n{log.read_text()}")
 
 
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextmanager
 def serve(database_url: str, *, preferred_port: int = 0, **env: str) -> Iterator[str]:
     """`graphql-api serve` on a free loopback port; yields its base URL and stops it afterwards."""
-    port = free_port(preferred_port)
     environ = {**os.environ, "DATABASE_URL": database_url, "AUTH_CACHE_SECONDS": "0", **env}
-    command = [sys.executable, "-m", "graphql_api", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with tempfile.NamedTemporaryFile(prefix="serve-", suffix=".log") as log:
-        process = subprocess.Popen(command, env=environ, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
+        # Another process may take the port between the probe and the server's bind: try again then.
+        for attempt in range(3):
+            port = free_port(preferred_port if attempt == 0 else 0)
+            command = [*SERVE, "--port", str(port)]
+            process = subprocess.Popen(command, env=environ, stdout=log, stderr=subprocess.STDOUT)
+            url = f"http://127.0.0.1:{port}"
+            try:
+                _wait_until_healthy(url, process, Path(log.name))
+                break
+            except _PortTaken:
+                _stop(process)
+                log.seek(0)
+                log.truncate()
+            except BaseException:
+                _stop(process)
+                raise
+        else:
+            raise RuntimeError("graphql-api serve found no free port in 3 tries")
         try:
-            _wait_until_healthy(url, process, Path(log.name))
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop(process)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -6,7 +6,8 @@ query against it before sending, as typed clients and code generators do.
 
 from __future__ import annotations
 
-from pathlib import Path
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 # What is tested here is the client side; the backends are covered by the other tests.
 pytestmark = pytest.mark.backends("sqlite")
 
-SCHEMA_FILE = Path(__file__).parent.parent / "schema.graphql"
 
 PAGE = """
 query Page($where: WhatsAppLogFilter, $skip: Int!, $limit: Int!) {
@@ -59,9 +59,12 @@ def test_introspection_gives_the_client_the_exported_schema(server: str) -> None
     client = _client(server)
     with client:
         pass  # connecting fetches the schema
+    exported = subprocess.run(
+        [sys.executable, "-m", "graphql_api", "export-schema"], capture_output=True, text=True, check=True
+    ).stdout
 
     assert client.schema is not None
-    assert _sdl(client.schema) == _sdl(build_schema(SCHEMA_FILE.read_text()))
+    assert _sdl(client.schema) == _sdl(build_schema(exported))
 
 
 def test_the_client_pages_through_a_filtered_list_with_variables(server: str, factory: Factory) -> None:
@@ -81,7 +84,9 @@ def test_the_client_pages_through_a_filtered_list_with_variables(server: str, fa
     assert [len(page["whatsAppLogs"]) for page in pages] == [10, 10, 3]
     assert {page["whatsAppLogCount"] for page in pages} == {23}
     assert [log["id"] for page in pages for log in page["whatsAppLogs"]] == failed
-    assert {log["incident"]["title"] for page in pages for log in page["whatsAppLogs"]} == {"Checkout is down"}
+    assert {log["incident"]["title"] for page in pages for log in page["whatsAppLogs"]} == {
+        "Checkout is down"
+    }
 
 
 def test_the_client_checks_queries_against_the_schema_before_sending(server: str) -> None:
@@ -90,9 +95,8 @@ def test_the_client_checks_queries_against_the_schema_before_sending(server: str
 
 
 def test_the_client_sees_the_error_code_of_a_bad_key(server: str) -> None:
-    with _client(server, "wal_not-a-real-key") as session:
-        with pytest.raises(TransportQueryError) as error:
-            session.execute(gql("{ whatsAppLogCount }"))
+    with _client(server, "wal_not-a-real-key") as session, pytest.raises(TransportQueryError) as error:
+        session.execute(gql("{ whatsAppLogCount }"))
 
     assert error.value.errors is not None
     assert error.value.errors[0]["extensions"]["code"] == "UNAUTHENTICATED"

@@ -83,7 +83,9 @@ def live_server(database_url: str, factory: Factory) -> Iterator[LiveServer]:
     project = factory.project("Acme")
     incident = factory.related("incident", project, "Checkout is down")
     monitor = factory.related("monitor", project, "Checkout API")
-    factory.log(project, to_number="+1-555-0100", status="Delivered", incident_id=incident, monitor_id=monitor)
+    factory.log(
+        project, to_number="+1-555-0100", status="Delivered", incident_id=incident, monitor_id=monitor
+    )
     factory.log(project, to_number="+1-555-0101", status="Failed", incident_id=incident)
     other = factory.project("Other")
     factory.log(other, to_number="+1-555-0199")
@@ -115,7 +117,9 @@ def test_graphiql_in_chromium_runs_a_query_with_nested_relations(live_server: Li
     page.goto(f"{server}/graphql")
     page.get_by_role("button", name="Headers").wait_for()
     # The headers tab is open, with a hint naming the header the API reads.
-    assert json.loads(_editor_text(page, ".graphiql-editor-tool")) == {"ApiKey": "wal_... (a key of your project)"}
+    assert json.loads(_editor_text(page, ".graphiql-editor-tool")) == {
+        "ApiKey": "wal_... (a key of your project)"
+    }
     _set_editor(page, ".graphiql-editor-tool", json.dumps({"ApiKey": live_server.key}))
     _set_editor(page, ".graphiql-query-editor", QUERY)
     page.get_by_role("button", name="Execute query (Ctrl-Enter)").click()

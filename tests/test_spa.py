@@ -103,7 +103,9 @@ def _expect_summary(page: Page, text: str) -> None:
 
 def _chart(page: Page) -> dict[str, int]:
     bars = page.locator("#spend rect.bar")
-    return {bar.get_attribute("data-day") or "": int(bar.get_attribute("data-cents") or 0) for bar in bars.all()}
+    return {
+        bar.get_attribute("data-day") or "": int(bar.get_attribute("data-cents") or 0) for bar in bars.all()
+    }
 
 
 def _spend_per_day(logs: list[dict[str, Any]]) -> dict[str, int]:
@@ -132,7 +134,10 @@ def test_the_spa_lists_pages_and_filters_a_projects_logs(
     assert set(_column(page, 7)) == {*MONITORS, "—"}
     assert _chart(page) == _spend_per_day(LOGS)
     total = sum(log["whatsapp_cost_in_usd_cents"] for log in LOGS)
-    assert page.locator("#spend figcaption").inner_text() == f"Spend per day (UTC): ${total / 100:.2f} over 14 days"
+    assert (
+        page.locator("#spend figcaption").inner_text()
+        == f"Spend per day (UTC): ${total / 100:.2f} over 14 days"
+    )
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 
@@ -171,4 +176,3 @@ def test_the_spa_says_why_a_key_is_refused(live_server: LiveServer, spa_url: str
     page.get_by_role("alert").wait_for()
     assert page.get_by_role("alert").inner_text() == "UNAUTHENTICATED: Invalid or missing API key."
     assert page.locator("#app").is_hidden()
-
