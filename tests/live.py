@@ -50,7 +50,8 @@ def skip_loudly(request: pytest.FixtureRequest, reason: str) -> NoReturn:
     if reporter is not None and capture is not None:
         # Output is captured while a test runs; this line must reach the terminal (and CI's log).
         with capture.global_and_fixture_disabled():
-            reporter.write_line(f"WARNING: SKIPPED {request.node.nodeid}: {reason}", yellow=True, bold=True)
+            where = request.node.nodeid or request.fixturename
+            reporter.write_line(f"WARNING: SKIPPED {where}: {reason}", yellow=True, bold=True)
     pytest.skip(reason)
 
 
