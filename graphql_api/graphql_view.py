@@ -12,7 +12,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
-from graphql_api import negotiation
+from graphql_api import negotiation, time_limit
 from graphql_api.graphiql import page_html
 from graphql_api.observability import graphql_outcome, note
 from graphql_api.schema.context import Context
@@ -48,6 +48,16 @@ class GraphQLView(GraphQL[Context, None]):
 
     def decode_json(self, data: str | bytes) -> object:
         return negotiation.decode_json(data)
+
+    async def execute_operation(self, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Strawberry's execution of the request's operation(s), within REQUEST_TIMEOUT_SECONDS."""
+        data = kwargs["request_data"]
+        return await time_limit.execute_within(
+            self.services.settings.request_timeout_seconds,
+            super().execute_operation(**kwargs),
+            context=kwargs["context"],
+            operations=len(data) if isinstance(data, list) else None,
+        )
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:  # type: ignore[override]
         # Errors raised before the operation's extensions run (a parse error seen by the parser

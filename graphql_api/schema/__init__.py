@@ -15,7 +15,7 @@ from graphql_api.schema.limits import Limits
 from graphql_api.schema.query import Query
 from graphql_api.schema.scalars import SCALARS
 from graphql_api.schema.tracing import RecordOperation
-from graphql_api.schema.validation import RequestTimeout, Validation
+from graphql_api.schema.validation import Validation
 from graphql_api.settings import Settings
 
 __all__ = ["build_schema"]
@@ -55,7 +55,6 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: ParserCache(maxsize=256),
         lambda: Validation(limits, hide_suggestions=hide_suggestions),
-        lambda: RequestTimeout(settings.request_timeout_seconds),
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
