@@ -53,5 +53,7 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The rest of the body is not read, so the connection cannot carry another request.
-        refusal = Refusal(413, f"The request body must be at most {self.max_bytes} bytes.", headers={"Connection": "close"})
+        refusal = Refusal(
+            413, f"The request body must be at most {self.max_bytes} bytes.", headers={"Connection": "close"}
+        )
         await refusal.response()(scope, receive, send)

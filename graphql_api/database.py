@@ -3,6 +3,7 @@ where a database failure becomes an error a client can act on (SERVICE_UNAVAILAB
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import sqlite3
@@ -156,7 +157,11 @@ class Database:
         """
         try:
             async with self.read_engine.connect() as conn:
-                yield conn
+                try:
+                    yield conn
+                except asyncio.CancelledError:
+                    await _interrupt(conn)
+                    raise
         except Exception as exc:
             error = api_error(exc)
             if error is None:
@@ -168,3 +173,13 @@ class Database:
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
+
+
+async def _interrupt(conn: AsyncConnection) -> None:
+    """Stop the statement of a cancelled request (past its time limit): on SQLite it would run on in
+    aiosqlite's thread, holding the connection. asyncpg cancels on the server by itself."""
+    if conn.dialect.name != "sqlite":
+        return
+    driver = (await conn.get_raw_connection()).driver_connection
+    if driver is not None:
+        await driver.interrupt()  # sqlite3's interrupt(), called from this thread: it is thread-safe

@@ -33,7 +33,13 @@ _REQUEST_ERROR_STATUS = {"RATE_LIMITED": 429, "TIMEOUT": 504, "SERVICE_UNAVAILAB
 class Refusal(Exception):
     """A request refused before GraphQL sees it: a status, a message and a code for the JSON body."""
 
-    def __init__(self, status: int, message: str, code: str = "BAD_USER_INPUT", headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str = "BAD_USER_INPUT",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -132,7 +138,9 @@ def decode_json(data: str | bytes) -> Any:
     try:
         value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite, parse_int=_integer)
     except json.JSONDecodeError as exc:
-        raise HTTPException(400, f"Malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise HTTPException(
+            400, f"Malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     except RecursionError:
         raise HTTPException(400, "Malformed JSON: nested too deeply") from None
     except ValueError as exc:  # NaN, Infinity, 1e999, a number of thousands of digits

@@ -28,8 +28,12 @@ def key(factory: Factory, gql: GraphQL) -> str:
     return gql.key
 
 
-def post(client: TestClient, key: str, content: bytes | str, content_type: str = "application/json", **headers: str) -> Any:
-    return client.post("/graphql", content=content, headers={"ApiKey": key, "Content-Type": content_type, **headers})
+def post(
+    client: TestClient, key: str, content: bytes | str, content_type: str = "application/json", **headers: str
+) -> Any:
+    return client.post(
+        "/graphql", content=content, headers={"ApiKey": key, "Content-Type": content_type, **headers}
+    )
 
 
 def refusal(response: Any, status: int) -> str:
@@ -67,10 +71,19 @@ def test_a_body_without_content_length_is_counted_as_it_streams(client: TestClie
     def chunks(body: bytes) -> Iterator[bytes]:
         yield from (body[i : i + 1000] for i in range(0, len(body), 1000))
 
-    within = client.post("/graphql", content=chunks(_body_of_size(LIMIT)), headers={"ApiKey": key, "Content-Type": "application/json"})
+    within = client.post(
+        "/graphql",
+        content=chunks(_body_of_size(LIMIT)),
+        headers={"ApiKey": key, "Content-Type": "application/json"},
+    )
     assert "content-length" not in within.request.headers
     assert within.json() == {"data": {"whatsAppLogCount": 2}}
-    refusal(client.post("/graphql", content=chunks(_body_of_size(LIMIT + 1)), headers={"Content-Type": "application/json"}), 413)
+    refusal(
+        client.post(
+            "/graphql", content=chunks(_body_of_size(LIMIT + 1)), headers={"Content-Type": "application/json"}
+        ),
+        413,
+    )
 
 
 def test_a_real_server_refuses_a_chunked_body_past_the_limit(database_url: str, key: str) -> None:
@@ -106,9 +119,13 @@ def test_a_real_server_refuses_a_chunked_body_past_the_limit(database_url: str, 
         "application/json; charset=latin-1",
     ],
 )
-def test_post_bodies_other_than_json_are_refused_with_415(client: TestClient, key: str, content_type: str) -> None:
+def test_post_bodies_other_than_json_are_refused_with_415(
+    client: TestClient, key: str, content_type: str
+) -> None:
     response = client.post(
-        "/graphql", content=json.dumps({"query": COUNT}), headers={"ApiKey": key, "Content-Type": content_type}
+        "/graphql",
+        content=json.dumps({"query": COUNT}),
+        headers={"ApiKey": key, "Content-Type": content_type},
     )
     assert "application/json" in refusal(response, 415) or "UTF-8" in response.text
 
@@ -158,16 +175,24 @@ def test_other_methods_are_refused_with_405_and_allow(client: TestClient, method
         (b'{"query": "{ whatsAppLogCount }", "variables": [1]}', "`variables` must be an object"),
         (b'{"query": "{ whatsAppLogCount }", "variables": "{}"}', "`variables` must be an object"),
         (b'{"query": "{ whatsAppLogCount }", "operationName": "Nope"}', 'Unknown operation named "Nope"'),
-        (b'{"query": "query($n: Int) { whatsAppLogs(limit: $n) { id } }", "variables": {"n": NaN}}', "NaN is not JSON"),
+        (
+            b'{"query": "query($n: Int) { whatsAppLogs(limit: $n) { id } }", "variables": {"n": NaN}}',
+            "NaN is not JSON",
+        ),
         (b'{"query": "{ whatsAppLogCount }", "variables": {"n": Infinity}}', "Infinity is not JSON"),
         (b'{"query": "{ whatsAppLogCount }", "variables": {"n": -Infinity}}', "-Infinity is not JSON"),
         (b'{"query": "{ whatsAppLogCount }", "variables": {"n": 1e999}}', "a number is too large"),
-        (b'{"query": "{ whatsAppLogCount }", "variables": {"n": ' + b"9" * 5000 + b"}}", "a number is too large"),
+        (
+            b'{"query": "{ whatsAppLogCount }", "variables": {"n": ' + b"9" * 5000 + b"}}",
+            "a number is too large",
+        ),
         (b'{"variables": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "The request body must be at most"),
         (b'{"variables": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", "nested too deeply"),
     ],
 )
-def test_malformed_requests_get_a_4xx_with_a_reason(client: TestClient, key: str, content: bytes, reason: str) -> None:
+def test_malformed_requests_get_a_4xx_with_a_reason(
+    client: TestClient, key: str, content: bytes, reason: str
+) -> None:
     response = post(client, key, content)
     assert 400 <= response.status_code < 500
     assert reason in refusal(response, response.status_code)
@@ -181,22 +206,87 @@ def test_malformed_requests_get_a_4xx_with_a_reason(client: TestClient, key: str
         ("{ whatsAppLogs(page: 2) { id } }", None, "GRAPHQL_VALIDATION_FAILED", "Unknown argument 'page'"),
         ('{ whatsAppLogs(limit: "ten") { id } }', None, "GRAPHQL_VALIDATION_FAILED", "Int cannot represent"),
         ("{ whatsAppLogs(limit: 1.5) { id } }", None, "GRAPHQL_VALIDATION_FAILED", "non-integer value: 1.5"),
-        ("{ whatsAppLogs(limit: 99999999999999999999) { id } }", None, "GRAPHQL_VALIDATION_FAILED", "non 32-bit"),
-        ("{ whatsAppLogs(limit: 0) { id } }", None, "BAD_USER_INPUT", "`limit` must be an integer between 1 and 100"),
-        ("{ whatsAppLogs(skip: -1) { id } }", None, "BAD_USER_INPUT", "`skip` must be an integer of at least 0"),
-        ("query($n: Int) { whatsAppLogs(limit: $n) { id } }", {"n": "ten"}, "BAD_USER_INPUT", "Variable '$n'"),
+        (
+            "{ whatsAppLogs(limit: 99999999999999999999) { id } }",
+            None,
+            "GRAPHQL_VALIDATION_FAILED",
+            "non 32-bit",
+        ),
+        (
+            "{ whatsAppLogs(limit: 0) { id } }",
+            None,
+            "BAD_USER_INPUT",
+            "`limit` must be an integer between 1 and 100",
+        ),
+        (
+            "{ whatsAppLogs(skip: -1) { id } }",
+            None,
+            "BAD_USER_INPUT",
+            "`skip` must be an integer of at least 0",
+        ),
+        (
+            "query($n: Int) { whatsAppLogs(limit: $n) { id } }",
+            {"n": "ten"},
+            "BAD_USER_INPUT",
+            "Variable '$n'",
+        ),
         ("query($n: Int) { whatsAppLogs(limit: $n) { id } }", {"n": 2**31}, "BAD_USER_INPUT", "non 32-bit"),
         ("query($n: Int) { whatsAppLogs(limit: $n) { id } }", {"n": 1.5}, "BAD_USER_INPUT", "non-integer"),
-        ('{ whatsAppLogCount(where: {createdAt: {gt: "2026-13-45"}}) }', None, "GRAPHQL_VALIDATION_FAILED", "not an ISO 8601"),
-        ("query($d: DateTime) { whatsAppLogCount(where: {createdAt: {gt: $d}}) }", {"d": "yesterday"}, "BAD_USER_INPUT", "not an ISO 8601"),
-        ("query($d: DateTime) { whatsAppLogCount(where: {createdAt: {gt: $d}}) }", {"d": 1700000000}, "BAD_USER_INPUT", "ISO 8601"),
-        ("{ whatsAppLogCount(where: {nope: {eq: 1}}) }", None, "GRAPHQL_VALIDATION_FAILED", "unknown field 'nope'"),
-        ("query($w: WhatsAppLogFilter) { whatsAppLogCount(where: $w) }", {"w": {"nope": 1}}, "BAD_USER_INPUT", "unknown field 'nope'"),
-        ("query($w: WhatsAppLogFilter) { whatsAppLogCount(where: $w) }", {"w": {"status": "Sent"}}, "BAD_USER_INPUT", "Variable '$w'"),
-        ("{ whatsAppLogs(orderBy: [{status: ASC, createdAt: DESC}]) { id } }", None, "GRAPHQL_VALIDATION_FAILED", "exactly one"),
-        ("{ whatsAppLogs(orderBy: [{status: UP}]) { id } }", None, "GRAPHQL_VALIDATION_FAILED", "Value 'UP' does not exist"),
+        (
+            '{ whatsAppLogCount(where: {createdAt: {gt: "2026-13-45"}}) }',
+            None,
+            "GRAPHQL_VALIDATION_FAILED",
+            "not an ISO 8601",
+        ),
+        (
+            "query($d: DateTime) { whatsAppLogCount(where: {createdAt: {gt: $d}}) }",
+            {"d": "yesterday"},
+            "BAD_USER_INPUT",
+            "not an ISO 8601",
+        ),
+        (
+            "query($d: DateTime) { whatsAppLogCount(where: {createdAt: {gt: $d}}) }",
+            {"d": 1700000000},
+            "BAD_USER_INPUT",
+            "ISO 8601",
+        ),
+        (
+            "{ whatsAppLogCount(where: {nope: {eq: 1}}) }",
+            None,
+            "GRAPHQL_VALIDATION_FAILED",
+            "unknown field 'nope'",
+        ),
+        (
+            "query($w: WhatsAppLogFilter) { whatsAppLogCount(where: $w) }",
+            {"w": {"nope": 1}},
+            "BAD_USER_INPUT",
+            "unknown field 'nope'",
+        ),
+        (
+            "query($w: WhatsAppLogFilter) { whatsAppLogCount(where: $w) }",
+            {"w": {"status": "Sent"}},
+            "BAD_USER_INPUT",
+            "Variable '$w'",
+        ),
+        (
+            "{ whatsAppLogs(orderBy: [{status: ASC, createdAt: DESC}]) { id } }",
+            None,
+            "GRAPHQL_VALIDATION_FAILED",
+            "exactly one",
+        ),
+        (
+            "{ whatsAppLogs(orderBy: [{status: UP}]) { id } }",
+            None,
+            "GRAPHQL_VALIDATION_FAILED",
+            "Value 'UP' does not exist",
+        ),
         ("{ whatsAppLogs { id } ", None, "GRAPHQL_PARSE_FAILED", "Syntax Error"),
-        ("query A { whatsAppLogCount } query A { whatsAppLogCount }", None, "GRAPHQL_VALIDATION_FAILED", "only one operation named 'A'"),
+        (
+            "query A { whatsAppLogCount } query A { whatsAppLogCount }",
+            None,
+            "GRAPHQL_VALIDATION_FAILED",
+            "only one operation named 'A'",
+        ),
     ],
 )
 def test_invalid_values_fields_and_arguments_get_a_coded_error(
@@ -213,7 +303,8 @@ def test_invalid_values_fields_and_arguments_get_a_coded_error(
 )
 def test_ids_that_match_nothing_answer_null_or_nothing(gql: GraphQL, key: str, value: str) -> None:
     data = gql.data(
-        "query($id: ID!) { whatsAppLog(id: $id) { id } whatsAppLogCount(where: {id: {eq: $id}}) }", {"id": value}
+        "query($id: ID!) { whatsAppLog(id: $id) { id } whatsAppLogCount(where: {id: {eq: $id}}) }",
+        {"id": value},
     )
     assert data == {"whatsAppLog": None, "whatsAppLogCount": 0}
 
@@ -236,7 +327,14 @@ def test_application_json_is_the_default_and_answers_200_even_for_errors(
     assert invalid.json()["data"] is None
 
 
-@pytest.mark.parametrize("accept", [GRAPHQL_RESPONSE, f"{GRAPHQL_RESPONSE}, application/json;q=0.9", f"application/json, {GRAPHQL_RESPONSE}"])
+@pytest.mark.parametrize(
+    "accept",
+    [
+        GRAPHQL_RESPONSE,
+        f"{GRAPHQL_RESPONSE}, application/json;q=0.9",
+        f"application/json, {GRAPHQL_RESPONSE}",
+    ],
+)
 def test_graphql_response_json_answers_request_errors_with_400_and_no_data(
     client: TestClient, key: str, accept: str
 ) -> None:
@@ -245,7 +343,11 @@ def test_graphql_response_json_answers_request_errors_with_400_and_no_data(
     assert (ok.status_code, ok.headers["content-type"]) == (200, GRAPHQL_RESPONSE)
     assert ok.json() == {"data": {"whatsAppLogCount": 2}}
 
-    for query in ["{ nope }", "{ whatsAppLogs {", "{ " + " ".join(f"c{i}: whatsAppLogCount" for i in range(11)) + " }"]:
+    for query in [
+        "{ nope }",
+        "{ whatsAppLogs {",
+        "{ " + " ".join(f"c{i}: whatsAppLogCount" for i in range(11)) + " }",
+    ]:
         invalid = client.post("/graphql", json={"query": query}, headers=headers)
         assert (invalid.status_code, invalid.headers["content-type"]) == (400, GRAPHQL_RESPONSE)
         assert "data" not in invalid.json()
@@ -257,7 +359,9 @@ def test_graphql_response_json_answers_request_errors_with_400_and_no_data(
 
 
 @pytest.mark.parametrize("accept", ["text/html", "application/xml", "application/json;q=0", "image/*"])
-def test_an_accept_header_that_allows_no_json_is_refused_with_406(client: TestClient, key: str, accept: str) -> None:
+def test_an_accept_header_that_allows_no_json_is_refused_with_406(
+    client: TestClient, key: str, accept: str
+) -> None:
     response = client.post("/graphql", json={"query": COUNT}, headers={"ApiKey": key, "Accept": accept})
     assert GRAPHQL_RESPONSE in refusal(response, 406)
 
@@ -271,7 +375,11 @@ def test_an_accept_header_that_allows_no_json_is_refused_with_406(client: TestCl
         ("POST", "/graphql", {"json": {"query": COUNT}}),
         ("POST", "/graphql", {"json": {"query": "{ nope }"}}),
         ("POST", "/graphql", {"content": b"{", "headers": {"Content-Type": "application/json"}}),
-        ("POST", "/graphql", {"content": b"x" * (LIMIT + 1), "headers": {"Content-Type": "application/json"}}),
+        (
+            "POST",
+            "/graphql",
+            {"content": b"x" * (LIMIT + 1), "headers": {"Content-Type": "application/json"}},
+        ),
         ("POST", "/graphql", {"content": b"query=x", "headers": {"Content-Type": "text/plain"}}),
         ("PUT", "/graphql", {}),
         ("GET", "/graphql?query={whatsAppLogCount}", {}),
@@ -281,11 +389,15 @@ def test_an_accept_header_that_allows_no_json_is_refused_with_406(client: TestCl
         ("GET", "/api/whatsapp-log/count", {}),
     ],
 )
-def test_every_response_carries_a_request_id(client: TestClient, method: str, path: str, kwargs: dict[str, Any]) -> None:
+def test_every_response_carries_a_request_id(
+    client: TestClient, method: str, path: str, kwargs: dict[str, Any]
+) -> None:
     response = client.request(method, path, **kwargs)
     assert len(response.headers["x-request-id"]) == 32
 
-    echoed = client.request(method, path, **{**kwargs, "headers": {**kwargs.get("headers", {}), "X-Request-Id": "trace-42"}})
+    echoed = client.request(
+        method, path, **{**kwargs, "headers": {**kwargs.get("headers", {}), "X-Request-Id": "trace-42"}}
+    )
     assert echoed.headers["x-request-id"] == "trace-42"
 
 

@@ -102,7 +102,9 @@ def test_thirty_aliases_are_allowed(keyed: GraphQL) -> None:
 
 
 @pytest.mark.parametrize("query", [_aliased(31), _aliased_by_spreads(16)], ids=["inline", "fragment-spreads"])
-def test_the_thirty_first_alias_is_refused(keyed: GraphQL, sql_statements: StatementCounter, query: str) -> None:
+def test_the_thirty_first_alias_is_refused(
+    keyed: GraphQL, sql_statements: StatementCounter, query: str
+) -> None:
     [error] = refused(keyed, sql_statements, query)
     assert "uses 31 aliases" in error["message"] or "uses 32 aliases" in error["message"]
 
@@ -113,14 +115,18 @@ def test_fragments_spread_into_each_other_are_counted_per_spread_without_expandi
     # 2**40 spreads of the last fragment. Walking every spread (as Strawberry's limiters do) would take
     # days; counting each fragment once answers at once.
     levels = 40
-    query = "{ ...F0 } " + " ".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels))
+    query = "{ ...F0 } " + " ".join(
+        f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels)
+    )
     query += f" fragment F{levels} on Query {{ n: whatsAppLogCount }}"
     messages = [error["message"] for error in refused(keyed, sql_statements, query)]
     assert f"uses {2**levels} aliases" in messages[0]
     assert f"asks for {2**levels} root fields" in messages[1]
 
 
-def test_a_cycle_of_fragments_is_refused_without_running(keyed: GraphQL, sql_statements: StatementCounter) -> None:
+def test_a_cycle_of_fragments_is_refused_without_running(
+    keyed: GraphQL, sql_statements: StatementCounter
+) -> None:
     sql_statements.reset()
     body = keyed("{ ...A } fragment A on Query { whatsAppLogCount ...B } fragment B on Query { ...A }")
     assert body["data"] is None
@@ -145,7 +151,9 @@ def test_ten_root_fields_are_allowed(keyed: GraphQL) -> None:
     [_root_fields(11), "{ ...Six ...Six } fragment Six on Query { " + _root_fields(6)[2:-2] + " }"],
     ids=["inline", "fragment-spread-twice"],
 )
-def test_the_eleventh_root_field_is_refused(keyed: GraphQL, sql_statements: StatementCounter, query: str) -> None:
+def test_the_eleventh_root_field_is_refused(
+    keyed: GraphQL, sql_statements: StatementCounter, query: str
+) -> None:
     [error] = refused(keyed, sql_statements, query)
     assert "root fields; at most 10 are allowed" in error["message"]
 
@@ -175,7 +183,9 @@ def test_a_query_of_two_thousand_tokens_runs(keyed: GraphQL) -> None:
     assert passes(keyed, _with_tokens(2000))["whatsAppLogCount"] == 0
 
 
-def test_a_query_of_two_thousand_and_one_tokens_is_refused(keyed: GraphQL, sql_statements: StatementCounter) -> None:
+def test_a_query_of_two_thousand_and_one_tokens_is_refused(
+    keyed: GraphQL, sql_statements: StatementCounter
+) -> None:
     [error] = refused(keyed, sql_statements, _with_tokens(2001))
     assert "more than 2000 tokens" in error["message"]
 
@@ -184,9 +194,11 @@ def test_a_query_of_two_thousand_and_one_tokens_is_refused(keyed: GraphQL, sql_s
 
 RELATIONS_4 = "incident { title } project { name } monitor { name } team { name }"
 # Ten pages of 100 logs with four related objects each: 10 * (100 + 100 * 4) = 5000.
-COST_5000 = "query($n: Int!) { " + " ".join(
-    f"p{i}: whatsAppLogs(limit: $n) {{ id {RELATIONS_4} }}" for i in range(10)
-) + " }"
+COST_5000 = (
+    "query($n: Int!) { "
+    + " ".join(f"p{i}: whatsAppLogs(limit: $n) {{ id {RELATIONS_4} }}" for i in range(10))
+    + " }"
+)
 
 
 def test_a_query_costing_exactly_the_limit_runs(keyed: GraphQL) -> None:
@@ -219,10 +231,18 @@ def test_a_query_costing_more_is_refused_before_its_limits_are_even_checked(
 def test_a_connection_costs_itself_its_page_info_and_its_page(
     keyed: GraphQL, sql_statements: StatementCounter
 ) -> None:
-    query = "query($n: Int) { whatsAppLogsConnection(first: $n) { pageInfo { hasNextPage } edges { node { id incident { title } } } } }"
+    query = (
+        "query($n: Int) { whatsAppLogsConnection(first: $n) { "
+        "pageInfo { hasNextPage } edges { node { id incident { title } } } } }"
+    )
     # 1 (the connection) + 1 (pageInfo) + 100 edges * (1 + 1 node + 1 incident)
     assert passes(keyed, query, {"n": 100})["whatsAppLogsConnection"]["edges"]
-    [error] = refused(keyed, sql_statements, query.replace("pageInfo { hasNextPage }", "pageInfo { hasNextPage } p2: pageInfo { hasNextPage }"), {"n": 100})
+    [error] = refused(
+        keyed,
+        sql_statements,
+        query.replace("pageInfo { hasNextPage }", "pageInfo { hasNextPage } p2: pageInfo { hasNextPage }"),
+        {"n": 100},
+    )
     assert "would cost 303" in error["message"]
 
 
@@ -258,7 +278,10 @@ BY_VARIABLE = "query($w: WhatsAppLogFilter) { whatsAppLogCount(where: $w) }"
 def test_filters_nested_ten_levels_deep_run(keyed: GraphQL, nest: Any) -> None:
     expected = 3  # every log is "Sent"; ten `not`s cancel out
     assert passes(keyed, BY_VARIABLE, {"w": nest(10)})["whatsAppLogCount"] == expected
-    assert passes(keyed, "{ whatsAppLogCount(where: " + _literal(nest(10)) + ") }")["whatsAppLogCount"] == expected
+    assert (
+        passes(keyed, "{ whatsAppLogCount(where: " + _literal(nest(10)) + ") }")["whatsAppLogCount"]
+        == expected
+    )
 
 
 @pytest.mark.parametrize("nest", [_nots, _ands], ids=["not", "and"])
@@ -286,7 +309,9 @@ def test_a_literal_nested_ten_thousand_deep_is_refused_not_a_crash(
     literal = "{not: " * 10_000 + "{}" + "}" * 10_000
     sql_statements.reset()
     response = keyed.client.post(
-        "/graphql", json={"query": "{ whatsAppLogCount(where: " + literal + ") }"}, headers={"ApiKey": keyed.key or ""}
+        "/graphql",
+        json={"query": "{ whatsAppLogCount(where: " + literal + ") }"},
+        headers={"ApiKey": keyed.key or ""},
     )
     if not limits:
         # 60 KB of `{not: ` is past the 64 KiB body limit with its closing braces.
@@ -307,7 +332,7 @@ def test_variables_nested_thousands_deep_are_refused_not_a_crash(
     variables = '{"w": ' + '{"not": ' * levels + '{"status": {"eq": "Sent"}}' + "}" * levels + "}"
     response = keyed.client.post(
         "/graphql",
-        content='{"query": "%s", "variables": %s}' % (BY_VARIABLE, variables),
+        content=f'{{"query": "{BY_VARIABLE}", "variables": {variables}}}',
         headers={"ApiKey": keyed.key or "", "Content-Type": "application/json"},
     )
     body = response.json()
@@ -322,7 +347,9 @@ def test_variables_nested_thousands_deep_are_refused_not_a_crash(
 
 
 def test_batches_are_refused_unless_enabled(keyed: GraphQL) -> None:
-    response = keyed.client.post("/graphql", json=[{"query": "{ whatsAppLogCount }"}], headers={"ApiKey": keyed.key or ""})
+    response = keyed.client.post(
+        "/graphql", json=[{"query": "{ whatsAppLogCount }"}], headers={"ApiKey": keyed.key or ""}
+    )
     assert response.status_code == 400
     assert response.json() == {
         "errors": [{"message": "Batching is not enabled.", "extensions": {"code": "BAD_USER_INPUT"}}]

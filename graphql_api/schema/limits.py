@@ -230,7 +230,8 @@ class _Measure:
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 inner = self.selection_set(
-                    selection.selection_set, self.schema.get_type(condition.name.value) if condition else parent
+                    selection.selection_set,
+                    self.schema.get_type(condition.name.value) if condition else parent,
                 )
             else:
                 inner = self.fragments.get(selection.name.value, Cost())  # type: ignore[union-attr]
@@ -250,7 +251,10 @@ class _Measure:
         except GraphQLError:  # execution reports it, with its own message
             arguments = {}
         depth = max(
-            (self.filter_depth(get_named_type(definition.args[name].type).name, value) for name, value in arguments.items()),
+            (
+                self.filter_depth(get_named_type(definition.args[name].type).name, value)
+                for name, value in arguments.items()
+            ),
             default=0,
         )
         if not node.selection_set:

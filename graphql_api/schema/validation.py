@@ -1,4 +1,4 @@
-"""Validation with the query limits, and the time limit on execution.
+"""Validation with the query limits.
 
 `Validation` replaces Strawberry's ValidationCache: the same LRU cache of graphql-core's verdict per
 document, plus the shape limits (depth, aliases, root fields), suggestions hidden when introspection is
@@ -8,25 +8,20 @@ runs before any resolver, so a refused operation never reaches the database.
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, validate
 from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
-from strawberry.types.arguments import convert_argument
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+from strawberry.types.arguments import convert_argument
 
-from graphql_api.errors import Timeout
 from graphql_api.filters import depth
 from graphql_api.schema.inputs import WhatsAppLogFilter, to_node
 from graphql_api.schema.limits import FilterDepth, Limits, cost_errors, measure, shape_rule
-
-logger = logging.getLogger("graphql_api.limits")
 
 # Strawberry adds these two to every validation (see strawberry.schema.schema.validate_document).
 _STRAWBERRY_RULES = (MaybeNullValidationRule, OneOfInputValidationRule)
@@ -91,31 +86,3 @@ class Validation(SchemaExtension):
 def _shape_rules(limits: Limits) -> type[ASTValidationRule]:
     # One class per set of limits, so that the validation cache recognises the rules across requests.
     return shape_rule(limits)
-
-
-class RequestTimeout(SchemaExtension):
-    """Cancels an execution that runs past `seconds`: its resolvers, its loaders and their SQL."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-    async def on_execute(self) -> AsyncIterator[None]:
-        if self.seconds <= 0:
-            yield
-            return
-        try:
-            async with asyncio.timeout(self.seconds):
-                yield
-        except TimeoutError:
-            context = self.execution_context.context
-            # DataLoader batches run in tasks of their own: they would go on querying without this.
-            loaders = getattr(context, "loaders", None)
-            if loaders is not None:
-                loaders.cancel()
-            logger.warning("request %s cancelled after %ss", _request_id(context), self.seconds)
-            raise Timeout() from None
-
-
-def _request_id(context: Any) -> str | None:
-    request = getattr(context, "request", None)
-    return getattr(getattr(request, "state", None), "request_id", None)
