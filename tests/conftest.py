@@ -118,8 +118,9 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-def factory(database_url: str) -> Factory:
-    return Factory(database_url)
+def factory(database_url: str) -> Iterator[Factory]:
+    with Factory(database_url) as test_factory:
+        yield test_factory
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """A TCP proxy on a loopback port, in its own thread, that a test can stop and start again.
 
 Pointing the app at the proxy instead of the database lets a test take the database away (refused
-connections, dropped sessions) or make it hang (connections accepted, never answered), then bring it back.
+connections, dropped sessions) or make it hang (connections accepted, or kept, and never answered),
+then bring it back.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class TcpProxy:
         self._thread.start()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._frozen = False
 
     def _call(self, coro: object) -> None:
         asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=10)  # type: ignore[arg-type]
@@ -41,6 +43,10 @@ class TcpProxy:
     def start(self, mode: Mode = "forward") -> None:
         """Accept connections: forward them, or hold them open without a byte in reply."""
         self._call(self._start(mode))
+
+    def freeze(self) -> None:
+        """Keep every connection open but pass no more bytes, as a database that stopped answering."""
+        self._frozen = True
 
     def stop(self) -> None:
         """Refuse new connections and cut the open ones, as a database that went away."""
@@ -53,6 +59,7 @@ class TcpProxy:
         self._loop.close()
 
     async def _start(self, mode: Mode) -> None:
+        self._frozen = False
         handler = self._forward if mode == "forward" else self._hold
         self._server = await asyncio.start_server(handler, "127.0.0.1", self.port, reuse_address=True)
 
@@ -81,10 +88,11 @@ class TcpProxy:
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
         self._writers.difference_update((writer, up_writer))
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError):
             while data := await reader.read(65536):
+                if self._frozen:
+                    continue
                 writer.write(data)
                 await writer.drain()
         writer.transport.abort()

@@ -173,6 +173,29 @@ def test_a_database_that_accepts_connections_but_never_answers_is_service_unavai
             assert client.get("/readyz").status_code == 503
 
 
+def test_a_database_that_stops_answering_mid_session_is_service_unavailable_not_a_hang(
+    serving: Serving, postgres: PostgresServer, database_url: str
+) -> None:
+    with tcp_proxy(postgres.host, postgres.port) as proxy:
+        proxy.start()
+        through_proxy = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
+        client, gql = serving(
+            database_url=through_proxy.render_as_string(hide_password=False),
+            statement_timeout_ms=200,
+            connect_timeout=0.3,
+        )
+        with client:
+            assert len(gql.data(LOGS)["whatsAppLogs"]) == 1
+
+            proxy.freeze()  # the pooled connection stays open; nothing comes back on it
+            assert codes(gql(LOGS)) == ["SERVICE_UNAVAILABLE"]
+            assert client.get("/readyz").status_code == 503
+
+            proxy.stop()
+            proxy.start()
+            assert len(gql.data(LOGS)["whatsAppLogs"]) == 1
+
+
 def test_every_pooled_connection_busy_past_the_pool_timeout_is_service_unavailable(settings: Settings) -> None:
     async def two_readers_on_a_pool_of_one() -> None:
         database = Database(settings.with_(pool_size=1, max_overflow=0, pool_timeout=0.1))
