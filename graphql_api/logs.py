@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
 LOG_FORMATS = ("json", "text")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 # Not copied into the line: the record's own machinery, and uvicorn's ANSI-coloured copy of the message.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
@@ -41,9 +43,7 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
     if log_format not in LOG_FORMATS:
         raise ValueError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)} (got {log_format!r})")
     formatter: dict[str, Any] = (
-        {"()": f"{__name__}.JsonFormatter"}
-        if log_format == "json"
-        else {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+        {"()": f"{__name__}.JsonFormatter"} if log_format == "json" else {"format": TEXT_FORMAT}
     )
     return {
         "version": 1,
@@ -62,4 +62,10 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
 
 
 def configure_logging(log_format: str, level: str) -> None:
-    logging.config.dictConfig(logging_config(log_format, level))
+    """Log to stderr in `log_format`, as `logging.basicConfig` does: not when the root logger already
+    has handlers (a program that embeds the CLI, or pytest, keeps its own)."""
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)} (got {log_format!r})")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
