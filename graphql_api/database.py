@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from graphql_api.errors import ApiError, ServiceUnavailable, Timeout
 from graphql_api.settings import Settings
+from graphql_api.sqlite_driver import use_one_trip_cursors
 
 logger = logging.getLogger("graphql_api.database")
 
@@ -66,6 +67,8 @@ def _configure_sqlite(engine: AsyncEngine, *, read_only: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         configure_sqlite_connection(dbapi_connection, read_only=read_only)
+        if read_only:
+            use_one_trip_cursors(dbapi_connection)
 
 
 def _postgresql_options(settings: Settings, *, for_requests: bool) -> dict[str, Any]:
@@ -98,6 +101,10 @@ def create_engine(settings: Settings, *, url: str | None = None, for_requests: b
     target = make_url(url or settings.database_url)
     backend = target.get_backend_name()
     kwargs = _postgresql_options(settings, for_requests=for_requests) if backend == "postgresql" else {}
+    if backend == "sqlite" and for_requests:
+        # A request holds one connection at a time, so a small pool only ever makes it wait its turn.
+        kwargs = {"pool_size": settings.sqlite_pool_size, "max_overflow": 0}
+        kwargs["pool_timeout"] = settings.pool_timeout
     engine = create_async_engine(target, **kwargs)
     if backend == "sqlite":
         _configure_sqlite(engine, read_only=for_requests)
@@ -115,22 +122,30 @@ _SQLITE_UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLIT
 
 
 def api_error(exc: BaseException) -> ApiError | None:
-    """What a database failure means to a client, or None when it is not one a client can act on."""
+    """What a database failure means to a client, or None when it is not one a client can act on.
+
+    Takes SQLAlchemy's errors and the drivers' own (the compiled path calls asyncpg and sqlite3 directly).
+    """
     if isinstance(exc, sa_exc.TimeoutError):  # every pooled connection is busy
         return ServiceUnavailable()
     if isinstance(exc, OSError):  # refused, unreachable, or no answer within connect_timeout
         return ServiceUnavailable()
-    if not isinstance(exc, sa_exc.DBAPIError):
-        return None
-    if exc.connection_invalidated:
-        return ServiceUnavailable()
-    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return ServiceUnavailable()
+        driver_error: BaseException = exc.orig if isinstance(exc.orig, BaseException) else exc
+    else:
+        driver_error = exc
+    sqlstate = str(getattr(driver_error, "sqlstate", None) or "")
     if sqlstate == _QUERY_CANCELED:
         return Timeout()
     if sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES):
         return ServiceUnavailable()
-    if isinstance(exc.orig, sqlite3.OperationalError):
-        name = getattr(exc.orig, "sqlite_errorname", "")
+    # asyncpg's own words for a connection that is gone (SQLAlchemy's asyncpg dialect checks the same)
+    if type(driver_error).__name__ == "InterfaceError" and "connection is closed" in str(driver_error):
+        return ServiceUnavailable()
+    if isinstance(driver_error, sqlite3.OperationalError):
+        name = getattr(driver_error, "sqlite_errorname", "")
         if name.startswith(_SQLITE_UNAVAILABLE):
             return ServiceUnavailable()
     return None
