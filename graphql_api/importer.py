@@ -298,6 +298,10 @@ async def import_lines(
 ) -> Summary:
     """Import JSON lines into `project_id` on `conn`; the caller's transaction makes it all or nothing."""
     importer = _Importer(conn, project_id, utcnow())
+    if conn.dialect.name == "sqlite":
+        # Each upserted row gets a statement journal; on disk that is ~35 page writes a row (measured
+        # with strace: 718k pwrite calls for 20k lines), in memory none.
+        await conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
     batch: list[Line] = []
     reported = 0
     number = 0
