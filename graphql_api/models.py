@@ -34,6 +34,12 @@ class GUID(TypeDecorator[str]):
     def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
         return None if value is None else str(value)
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        # SQLite hands back the text as stored: no per-value work (a page has over a thousand ids).
+        if dialect.name == "sqlite":
+            return None
+        return super().result_processor(dialect, coltype)
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in Python; `timestamptz` on PostgreSQL, naive UTC text on SQLite."""
@@ -54,6 +60,19 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        # One C-level parse per value instead of SQLAlchemy's parse plus this decorator's conversion.
+        def process(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            parsed = datetime.fromisoformat(value)
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+        return process
 
 
 def utcnow() -> datetime:

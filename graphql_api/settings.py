@@ -46,6 +46,9 @@ class Settings:
     max_overflow: int = 5
     pool_timeout: float = 5.0
     statement_timeout_ms: int = 5000
+    # SQLite: connections (each one an aiosqlite thread) per server process. Few threads share the GIL
+    # better than many: one more lets Python work overlap SQLite's own.
+    sqlite_pool_size: int = 2
     # Seconds to wait for a new connection before answering SERVICE_UNAVAILABLE.
     connect_timeout: float = 5.0
 

@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 from graphql_api.schema.errors import ErrorCodes
 from graphql_api.schema.limits import Limits
 from graphql_api.schema.query import Query
+from graphql_api.schema.resolvers import PlainFieldsExecutor, read_rows_directly
 from graphql_api.schema.scalars import SCALARS
 from graphql_api.schema.tracing import RecordOperation
 from graphql_api.schema.validation import Validation
@@ -63,7 +64,9 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         query=Query,
         extensions=extensions,  # type: ignore[arg-type]
         config=StrawberryConfig(scalar_map=SCALARS, batching_config=batching),  # type: ignore[arg-type]
+        execution_context_class=PlainFieldsExecutor,
     )
     schema.hide_suggestions = hide_suggestions
+    read_rows_directly(schema)
     return schema
 

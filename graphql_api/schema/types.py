@@ -121,6 +121,10 @@ RELATED_TYPES: dict[str, type] = {
 }
 
 
+# Marks a resolver that graphql-core may call as it is, `(root, info)`: see schema/resolvers.py.
+DIRECT = "_direct_resolver"
+
+
 def _related(name: str, description: str) -> Any:
     """A nullable relation field: preloaded with the page, else batched by the request's DataLoader.
 
@@ -136,11 +140,15 @@ def _related(name: str, description: str) -> Any:
         return info.context.loaders.get(name, value)
 
     resolve.__annotations__["return"] = RELATED_TYPES[name] | None
+    setattr(resolve, DIRECT, True)
     return strawberry.field(resolver=resolve, description=description)
 
 
 def _project(root: Any, info: strawberry.Info[Context, None]) -> Project:
     return info.context.loaders.get("project", root.project_id)  # type: ignore[no-any-return]
+
+
+setattr(_project, DIRECT, True)
 
 
 @strawberry.type(
