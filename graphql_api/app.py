@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graphql_api import graphiql, queries
+from graphql_api import compiler, graphiql, queries
 from graphql_api.body_limit import BodyLimit
 from graphql_api.graphql_view import GraphQLView
 from graphql_api.observability import METRICS_CONTENT_TYPE, Metrics, ObservabilityMiddleware
@@ -72,9 +72,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
+    schema = build_schema(settings)
+    # Installed last, after every extension of build_schema, so that it runs after all validation.
+    compiled = (
+        compiler.install(schema, services, cache_size=settings.compiled_cache_size)
+        if settings.compiled_execution
+        else None
+    )
     graphql = GraphQLView(
         services,
-        schema=build_schema(settings),
+        compiled=compiled,
+        schema=schema,
         graphql_ide="graphiql" if settings.graphiql else None,
         allow_queries_via_get=True,
     )
@@ -83,6 +91,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
         metrics.close()
+        if compiled is not None:
+            compiled.close()
         await services.close()
 
     # Inside RequestIdMiddleware, so that the request log line carries the request id.
@@ -112,6 +122,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.compiled = compiled
     app.state.metrics = metrics
     return app
 

@@ -9,10 +9,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from graphql_api import negotiation, time_limit
+from graphql_api.compiler import CompiledExecution, RawJSON, compiled_response
 from graphql_api.graphiql import page_html
 from graphql_api.observability import graphql_outcome, note
 from graphql_api.schema.context import Context
@@ -35,9 +36,42 @@ class _RequestAdapter(StarletteRequestAdapter):
 class GraphQLView(GraphQL[Context, None]):
     request_adapter_class = _RequestAdapter
 
-    def __init__(self, services: Services, **kwargs: Any) -> None:
+    def __init__(self, services: Services, compiled: CompiledExecution | None = None, **kwargs: Any) -> None:
         self.services = services
+        self.compiled = compiled
         super().__init__(**kwargs)
+
+    async def execute_single(  # type: ignore[override]
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        # The fast path: a request that went through the whole pipeline before is answered by the
+        # compiled statements directly (see compiler.execution); anything else takes the pipeline.
+        if self.compiled is not None and request_data.query is not None and not request_data.extensions:
+            result = await self.compiled.execute_again(
+                query=request_data.query,
+                operation_name=request_data.operation_name,
+                variables=request_data.variables,
+                context=context,
+            )
+            if result is not None:
+                return result
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+
+    def encode_json(self, data: object) -> str | bytes:
+        # The compiled path's `data` is JSON the database built: spliced in as bytes, never parsed.
+        if isinstance(data, list):  # a batch
+            return b"[" + b",".join(_bytes(self.encode_json(item)) for item in data) + b"]"
+        if isinstance(data, dict) and isinstance(data.get("data"), RawJSON):
+            return compiled_response(data)
+        return super().encode_json(data)
 
     async def get_context(self, request: Request, response: Response | Any) -> Context:  # type: ignore[override]
         return Context(request, response, self.services)
@@ -105,6 +139,10 @@ class GraphQLView(GraphQL[Context, None]):
             response.headers.update(headers)
             response.headers["content-type"] = media_type
         return response
+
+
+def _bytes(encoded: str | bytes) -> bytes:
+    return encoded if isinstance(encoded, bytes) else encoded.encode()
 
 
 def _sentence(reason: str) -> str:

@@ -73,6 +73,12 @@ class Settings:
     rate_limit_per_second: float = 0.0
     rate_limit_burst: int = 0
 
+    # Compiled execution: queries the compiler covers run as one SQL statement per root field that
+    # builds the JSON in the database; false forces Strawberry's regular execution for everything.
+    compiled_execution: bool = True
+    # Plans and compiled statements remembered per process (bounded).
+    compiled_cache_size: int = 512
+
     # Extra metadata for tests and tooling, never from the environment.
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

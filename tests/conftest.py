@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,13 @@ from tests.rest_client import Rest
 pytest_plugins = ["tests.live"]
 
 
+# GraphQL tests run on the compiled path (the default) or, with TEST_EXECUTION_PATH=regular, on
+# Strawberry's regular execution; .ci/run runs both.
+EXECUTION_PATH = os.environ.get("TEST_EXECUTION_PATH", "compiled")
+if EXECUTION_PATH not in ("compiled", "regular"):
+    raise ValueError(f"TEST_EXECUTION_PATH must be 'compiled' or 'regular', not {EXECUTION_PATH!r}")
+
+
 def _sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
@@ -38,6 +46,9 @@ def _sqlite_url(path: Path) -> str:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "backends(*names): run only on these backends ('sqlite', 'postgresql'), not on both"
+    )
+    config.addinivalue_line(
+        "markers", "regular_path: pins the regular (Strawberry) execution's own behaviour; never compiled"
     )
 
 
@@ -112,9 +123,13 @@ def database_url(backend: str, request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, request: pytest.FixtureRequest) -> Settings:
     # No key cache in tests: a revoked key must fail on the very next request.
-    return Settings(database_url=database_url, auth_cache_seconds=0)
+    return Settings(
+        database_url=database_url,
+        auth_cache_seconds=0,
+        compiled_execution=EXECUTION_PATH == "compiled" and not request.node.get_closest_marker("regular_path"),
+    )
 
 
 @pytest.fixture

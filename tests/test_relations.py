@@ -135,6 +135,7 @@ def _logs_linking_everything(factory: Factory, project: str, count: int, groups:
         factory.logs(project, count // groups, **links)
 
 
+@pytest.mark.regular_path  # the DataLoaders' statements; the compiled path's: tests/test_compiled.py
 def test_a_page_of_100_costs_as_many_statements_as_a_page_of_5(
     gql: GraphQL, factory: Factory, sql_statements: StatementCounter
 ) -> None:
@@ -154,6 +155,7 @@ def test_a_page_of_100_costs_as_many_statements_as_a_page_of_5(
     assert costs == {5: STATEMENTS_FOR_A_PAGE, 100: STATEMENTS_FOR_A_PAGE}, sql_statements.statements
 
 
+@pytest.mark.regular_path  # the DataLoaders' statements; the compiled path's: tests/test_compiled.py
 def test_one_log_by_id_loads_each_relation_in_one_statement(
     gql: GraphQL, factory: Factory, sql_statements: StatementCounter
 ) -> None:
@@ -169,6 +171,7 @@ def test_one_log_by_id_loads_each_relation_in_one_statement(
     assert sql_statements.count == STATEMENTS_FOR_A_PAGE, sql_statements.statements
 
 
+@pytest.mark.regular_path  # the DataLoaders' statements; the compiled path's: tests/test_compiled.py
 def test_relations_not_linked_by_any_log_cost_no_statement(
     gql: GraphQL, factory: Factory, sql_statements: StatementCounter
 ) -> None:

@@ -8,6 +8,10 @@ import pytest
 from tests.conftest import GraphQL, StatementCounter
 from tests.factories import Factory
 
+# The regular path's statements (its DataLoaders); the compiled path runs one statement per root
+# field, pinned in tests/test_compiled.py.
+pytestmark = pytest.mark.regular_path
+
 KEY_LOOKUP = 1
 RELATED = "incident { title } monitor { name } project { name } user { name }"
 

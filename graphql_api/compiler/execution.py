@@ -1,0 +1,266 @@
+"""The compiled path: from a validated operation and a request's variables to the bytes of `data`.
+
+Anything that would end in an error (auth, variables, paging, filters, a failing statement) or that
+the compiler does not cover returns None, and the regular Strawberry execution answers instead, so
+errors, codes and masking are the regular path's by construction.
+
+Two ways in. `execute` runs inside Strawberry's pipeline, as its last extension, after every other
+extension parsed, validated and limited the operation. `execute_again` is the fast path: a request
+whose document, operation name and variables already went through that whole pipeline once skips it
+(its verdict depends on nothing else), provided every extension of the schema is known to allow that
+(`fast_path_safe`); anything else keeps going through the pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import strawberry
+from graphql import DocumentNode, GraphQLError
+from strawberry.types import ExecutionResult
+
+from graphql_api.auth import Principal
+from graphql_api.compiler.arguments import Arguments
+from graphql_api.compiler.cache import LRU
+from graphql_api.compiler.driver import DriverStatement, to_driver
+from graphql_api.compiler.plan import NotCompilable, Plan, RootField, Typename, build_plan
+from graphql_api.compiler.repeat import fast_path_safe
+from graphql_api.compiler.runner import Elsewhere, runner_for
+from graphql_api.compiler.statements import ROOT_FIELDS, Build
+from graphql_api.errors import ApiError, Timeout
+from graphql_api.observability import note_operation
+from graphql_api.services import Services
+
+logger = logging.getLogger("graphql_api.compiler")
+
+
+class RawJSON:
+    """The `data` of a response as the JSON bytes the database built; the HTTP layer splices them in."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, json: bytes) -> None:
+        self.json = json
+
+    def __repr__(self) -> str:
+        return f"RawJSON({self.json[:60]!r}...)"
+
+
+class _HasPrincipal(Protocol):
+    async def principal(self) -> Principal: ...
+
+
+@dataclass
+class Stats:
+    """How requests went, for tests and the benchmark."""
+
+    compiled: int = 0  # answered by the database, inside Strawberry's pipeline
+    repeated: int = 0  # answered by the database on the fast path
+    fallbacks: int = 0  # answered by Strawberry's regular execution
+    statements: int = 0
+
+
+@dataclass(frozen=True)
+class _Root:
+    key: bytes  # `"alias":`
+    statement: DriverStatement | None
+    constant: bytes | None = None
+
+
+@dataclass(frozen=True)
+class _Passed:
+    document: DocumentNode
+    operation_name: str | None  # as the pipeline resolved it (the document's only operation's name)
+
+
+def _request_key(query: str, operation_name: str | None, variables: dict[str, Any] | None) -> tuple[str, ...]:
+    return (query, operation_name or "", json.dumps(variables, sort_keys=True) if variables else "")
+
+
+class CompiledExecution:
+    """Plans, compiled statements and their execution for one schema and one database."""
+
+    def __init__(self, schema: strawberry.Schema, services: Services, *, cache_size: int = 512) -> None:
+        self._schema = schema
+        self._settings = services.settings
+        self._arguments = Arguments(schema)
+        self._dialect = services.database.read_engine.dialect
+        self._runner = runner_for(services.database, pool_size=max(services.settings.pool_size, 1))
+        self._build = Build(dialect=self._dialect.name, settings=services.settings)
+        self._root_fields = frozenset(ROOT_FIELDS)
+        # Plans per (document, operation name, permissions shape); False: not compilable.
+        self._plans: LRU[tuple[Any, ...], Plan | bool] = LRU(cache_size)
+        # Compiled statements per request key and permissions (the project id is bound at execution).
+        self._statements: LRU[tuple[Any, ...], tuple[_Root, ...]] = LRU(cache_size * 4)
+        # Requests (document, operation name, variables) that passed the whole pipeline.
+        self._passed: LRU[tuple[str, ...], _Passed] = LRU(cache_size * 4)
+        self._fast_path: bool | None = None
+        self.stats = Stats()
+
+    def close(self) -> None:
+        self._runner.close()
+
+    def sql(self) -> list[str]:
+        """The SQL of the compiled statements remembered now (for tests and the benchmark)."""
+        return [r.statement.sql for roots in self._statements.values() for r in roots if r.statement is not None]
+
+    def cache_sizes(self) -> dict[str, int]:
+        return {"plans": len(self._plans), "statements": len(self._statements), "passed": len(self._passed)}
+
+    @property
+    def fast_path(self) -> bool:
+        """Whether a request that passed the pipeline once may skip it when it comes again."""
+        if self._fast_path is None:
+            self._fast_path = all(fast_path_safe(extension) for extension in self._schema.extensions)
+        return self._fast_path
+
+    async def execute(
+        self,
+        *,
+        query: str,
+        operation_name: str | None,
+        resolved_operation_name: str | None,
+        document: DocumentNode,
+        variables: dict[str, Any] | None,
+        context: _HasPrincipal,
+    ) -> RawJSON | None:
+        """Inside the pipeline: the response's `data` built by the database, or None (regular path)."""
+        key = _request_key(query, operation_name, variables)
+        try:
+            data = await self._execute(key, document, operation_name, variables, context, on_loop_only=False)
+        except Elsewhere:  # pragma: no cover - only the fast path asks to stay on the loop
+            data = None
+        if data is None:
+            self.stats.fallbacks += 1
+            return None
+        self.stats.compiled += 1
+        self._passed.put(key, _Passed(document, resolved_operation_name))
+        return data
+
+    async def execute_again(
+        self, *, query: str, operation_name: str | None, variables: dict[str, Any] | None, context: _HasPrincipal
+    ) -> ExecutionResult | None:
+        """The fast path: the result for a request that passed the pipeline before, or None."""
+        if not self.fast_path:
+            return None
+        key = _request_key(query, operation_name, variables)
+        passed = self._passed.get(key)
+        if passed is None:
+            return None
+        note_operation(passed.operation_name)  # as the pipeline's RecordOperation would
+        seconds = self._settings.request_timeout_seconds
+        try:
+            async with asyncio.timeout(seconds if seconds > 0 else None):
+                data = await self._execute(key, passed.document, operation_name, variables, context, on_loop_only=True)
+        except Elsewhere:  # a slow statement: the pipeline runs it in a thread, under its time limit
+            return None
+        except TimeoutError:
+            # What the pipeline's time limit answers.
+            return ExecutionResult(data=None, errors=[GraphQLError(Timeout().message, original_error=Timeout())])
+        if data is None:
+            return None
+        self.stats.repeated += 1
+        return ExecutionResult(data=data, errors=None)  # type: ignore[arg-type]
+
+    async def _execute(
+        self,
+        key: tuple[str, ...],
+        document: DocumentNode,
+        operation_name: str | None,
+        variables: dict[str, Any] | None,
+        context: _HasPrincipal,
+        *,
+        on_loop_only: bool,
+    ) -> RawJSON | None:
+        try:
+            principal = await context.principal()
+        except Exception:  # noqa: BLE001 - the regular path reports auth and database errors
+            return None
+        plan = self._plan(key[0], operation_name, document, principal.permissions)
+        if plan is None:
+            return None
+        roots = self._compiled(key, plan, principal.permissions, variables)
+        if roots is None:
+            return None
+        statements = [root.statement for root in roots if root.statement is not None]
+        try:
+            values = iter(await self._runner.values(statements, principal.project_id, on_loop_only=on_loop_only))
+        except (Elsewhere, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the regular path runs again and reports it
+            logger.info("compiled statement failed, answering on the regular path: %s", type(exc).__name__)
+            return None
+        self.stats.statements += len(statements)
+        parts: list[bytes] = []
+        for root in roots:
+            if root.statement is None:
+                assert root.constant is not None
+                parts.append(root.key + root.constant)
+                continue
+            value = next(values)
+            if value is None:
+                parts.append(root.key + b"null")
+            elif isinstance(value, bytes):
+                parts.append(root.key + value)
+            else:
+                parts.append(root.key + str(int(value)).encode())
+        return RawJSON(b"{" + b",".join(parts) + b"}")
+
+    def _plan(
+        self, query: str, operation_name: str | None, document: DocumentNode, permissions: frozenset[str]
+    ) -> Plan | None:
+        key = (query, operation_name, permissions)
+        plan = self._plans.get(key)
+        if plan is None:
+            try:
+                plan = build_plan(self._schema._schema, document, operation_name, self._root_fields)
+            except NotCompilable as exc:
+                logger.debug("not compiled (%s)", exc)
+                plan = False
+            self._plans.put(key, plan)
+        return plan if isinstance(plan, Plan) else None
+
+    def _compiled(
+        self, key: tuple[str, ...], plan: Plan, permissions: frozenset[str], variables: dict[str, Any] | None
+    ) -> tuple[_Root, ...] | None:
+        roots = self._statements.get((*key, permissions))
+        if roots is None:
+            try:
+                roots = self._compile(plan, variables)
+            except (NotCompilable, ApiError, GraphQLError):
+                return None  # the regular path reports what is wrong with the arguments
+            except Exception:  # noqa: BLE001 - a gap in the compiler must not cost the request
+                logger.warning("could not compile an operation; answering on the regular path", exc_info=True)
+                return None
+            self._statements.put((*key, permissions), roots)
+        return roots
+
+    def _compile(self, plan: Plan, variables: dict[str, Any] | None) -> tuple[_Root, ...]:
+        coerced = self._arguments.variables(plan.operation, variables)
+        roots: list[_Root] = []
+        for key, field in plan.fields:
+            encoded_key = json.dumps(key).encode() + b":"
+            if isinstance(field, Typename):
+                roots.append(_Root(encoded_key, None, json.dumps(field.type_name).encode()))
+                continue
+            roots.append(self._root(encoded_key, field, self._arguments.of_field(field.name, field.node, coerced)))
+        return tuple(roots)
+
+    def _root(self, key: bytes, field: RootField, args: dict[str, Any]) -> _Root:
+        built = ROOT_FIELDS[field.name](args, field.selection, self._build)
+        if isinstance(built, bytes):
+            return _Root(key, None, built)
+        return _Root(key, to_driver(built, self._dialect))
+
+
+def compiled_response(body: dict[str, Any]) -> bytes:
+    """The HTTP body for a response whose `data` is RawJSON (its other members encoded as usual)."""
+    parts = []
+    for key, value in body.items():
+        encoded = value.json if isinstance(value, RawJSON) else json.dumps(value, separators=(",", ":")).encode()
+        parts.append(json.dumps(key).encode() + b":" + encoded)
+    return b"{" + b",".join(parts) + b"}"

@@ -1,0 +1,157 @@
+"""Runs compiled statements through the database driver itself; each statement returns one value (the
+UTF-8 bytes of a JSON document, an integer, or no row).
+
+SQLAlchemy's per-statement work (compiling, result processing) was done once when the statement was
+compiled. On SQLite the statements run on plain sqlite3 connections of this module, on the event
+loop's thread: a compiled page takes well under a millisecond, less than handing it to aiosqlite's
+thread and back. A statement still running after a short budget is interrupted and run again in a
+worker thread, and goes there directly from then on, so a slow count never holds up the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from graphql_api.compiler.cache import LRU
+from graphql_api.compiler.driver import DriverStatement
+from graphql_api.database import Database, configure_sqlite_connection
+
+# How much CPU time a statement may take on the event loop's thread before it moves to a worker
+# thread (CPU time, so that a busy machine preempting the process does not count).
+LOOP_BUDGET_SECONDS = 0.003
+# Progress handler period, in SQLite virtual machine instructions (checking the clock is cheap).
+_PROGRESS_STEPS = 2000
+
+
+class _Interrupted(Exception):
+    pass
+
+
+class Elsewhere(Exception):
+    """The statement is slow: it must run in a worker thread, which the caller did not allow."""
+
+
+class _SqliteConnection:
+    """A read-only sqlite3 connection with a CPU-time budget its progress handler enforces."""
+
+    def __init__(self, path: str) -> None:
+        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, cached_statements=512)
+        configure_sqlite_connection(self.db, read_only=True)
+        self.deadline = float("inf")
+        self.db.set_progress_handler(self._past_deadline, _PROGRESS_STEPS)
+
+    def _past_deadline(self) -> int:
+        return 1 if time.thread_time() > self.deadline else 0
+
+    def fetch(self, sql: str, params: Sequence[Any], budget: float | None) -> Any:
+        self.deadline = time.thread_time() + budget if budget is not None else float("inf")
+        try:
+            row = self.db.execute(sql, params).fetchone()
+        except sqlite3.OperationalError as exc:
+            if budget is not None and str(exc) == "interrupted":
+                raise _Interrupted() from None
+            raise
+        finally:
+            self.deadline = float("inf")
+        return None if row is None else row[0]
+
+
+class SqliteRunner:
+    def __init__(self, path: str, pool_size: int) -> None:
+        self._path = path
+        self._pool_size = pool_size
+        self._idle: list[_SqliteConnection] = []
+        self._slow: LRU[str, bool] = LRU(1024)
+
+    async def values(
+        self, statements: Sequence[DriverStatement], project_id: str, *, on_loop_only: bool = False
+    ) -> list[Any]:
+        connection = self._idle.pop() if self._idle else _SqliteConnection(self._path)
+        values = [await self._value(connection, s, s.parameters(project_id), on_loop_only) for s in statements]
+        # Not on errors: a cancelled statement may still be winding down in its thread.
+        if len(self._idle) < self._pool_size:
+            self._idle.append(connection)
+        else:
+            connection.db.close()
+        return values
+
+    async def _value(
+        self, connection: _SqliteConnection, statement: DriverStatement, params: Sequence[Any], on_loop_only: bool
+    ) -> Any:
+        if not self._slow.get(statement.sql):
+            try:
+                return connection.fetch(statement.sql, params, LOOP_BUDGET_SECONDS)
+            except _Interrupted:
+                self._slow.put(statement.sql, True)
+        if on_loop_only:
+            self._idle.append(connection)
+            raise Elsewhere()
+        try:
+            value, seconds = await asyncio.to_thread(self._timed_fetch, connection, statement.sql, params)
+        except asyncio.CancelledError:
+            # The request ran out of time: stop the statement too (interrupt() is thread-safe).
+            connection.db.interrupt()
+            raise
+        if seconds < LOOP_BUDGET_SECONDS:
+            # Fast again (a cold cache, a busy moment): back to the loop's thread next time.
+            self._slow.put(statement.sql, False)
+        return value
+
+    @staticmethod
+    def _timed_fetch(connection: _SqliteConnection, sql: str, params: Sequence[Any]) -> tuple[Any, float]:
+        started = time.thread_time()
+        value = connection.fetch(sql, params, None)
+        return value, time.thread_time() - started
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop().db.close()
+
+
+class PoolRunner:
+    """Through the read engine's pool: asyncpg directly, any other driver via SQLAlchemy."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._driver = database.read_engine.dialect.driver
+
+    async def values(
+        self, statements: Sequence[DriverStatement], project_id: str, *, on_loop_only: bool = False
+    ) -> list[Any]:
+        values: list[Any] = []
+        async with self._database.reader() as conn:
+            if self._driver == "asyncpg":
+                driver = (await conn.get_raw_connection()).driver_connection
+                for statement in statements:
+                    values.append(await driver.fetchval(statement.sql, *statement.parameters(project_id)))
+            else:
+                for statement in statements:
+                    result = await conn.exec_driver_sql(statement.sql, tuple(statement.parameters(project_id)))
+                    values.append(result.scalar())
+        return values
+
+    def close(self) -> None:
+        pass
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file of an SQLite URL without options, else None (those keep to the engine's pool)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.query or not parsed.database:
+        return None
+    if parsed.database == ":memory:" or parsed.database.startswith("file:"):
+        return None
+    return str(Path(parsed.database))
+
+
+def runner_for(database: Database, *, pool_size: int) -> SqliteRunner | PoolRunner:
+    settings = database.settings
+    path = sqlite_file(settings.database_read_url or settings.database_url)
+    return SqliteRunner(path, pool_size) if path is not None else PoolRunner(database)

@@ -1,0 +1,162 @@
+"""One SQL statement per root field, building that field's JSON in the database.
+
+The inner SELECT (tenant filter, soft delete, filters, sort, page) comes from queries.py, the one
+definition both paths share; this module only wraps it in the JSON the selection asks for. Related
+records are correlated scalar subqueries limited by queries.related_scope, as the DataLoaders are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import BindParameter, ColumnElement, FromClause, Select, bindparam, func, select
+
+from graphql_api import queries
+from graphql_api.compiler import emit
+from graphql_api.compiler.plan import Field, NotCompilable, Selection, Typename
+from graphql_api.fields import FIELDS, LOG, PROJECT, RELATIONS, Relation
+from graphql_api.filters import check_page, order_by
+from graphql_api.schema.inputs import to_node, to_sort_keys
+from graphql_api.settings import Settings
+
+# Compiled statements are cached without the caller's project: it is bound at execution time.
+PROJECT_PARAM = "project_id"
+_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
+
+# What a statement's single value becomes in the response when the field needs no SQL at all.
+NULL = b"null"
+
+
+@dataclass(frozen=True)
+class Build:
+    """What a root field needs from its surroundings to build its statement."""
+
+    dialect: str
+    settings: Settings
+
+    @property
+    def project_id(self) -> BindParameter[str]:
+        return bindparam(PROJECT_PARAM, value=_PLACEHOLDER, type_=LOG.c.project_id.type)
+
+
+def _scalar(type_name: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    if type_name == "DateTime":
+        return emit.IsoDateTime(column)
+    if type_name == "Int":
+        return emit.Int32(column)
+    if type_name in ("ID", "String", "Phone"):
+        return column
+    raise NotCompilable(f"scalar {type_name}")
+
+
+def _object(pairs: list[tuple[str, ColumnElement[Any]]]) -> emit.JsonObject:
+    args: list[ColumnElement[Any]] = []
+    for name, value in pairs:
+        args += [emit.key(name), value]
+    return emit.JsonObject(*args)
+
+
+# Fields of the related types (Incident, Monitor, Project...) and their columns; `title` or `name`
+# is the relation's label.
+_RELATED_COLUMNS = {"id": "id", "createdAt": "created_at", "name": "name", "title": "title"}
+
+
+def _related(relation: Relation, selection: Selection, log: FromClause, build: Build) -> ColumnElement[Any]:
+    table = relation.table
+    pairs: list[tuple[str, ColumnElement[Any]]] = []
+    for key, item in selection:
+        if isinstance(item, Typename):
+            pairs.append((key, emit.constant(item.type_name)))
+            continue
+        column = _RELATED_COLUMNS.get(item.name)
+        if column is None or column not in table.c or item.selection is not None:
+            raise NotCompilable(f"related field {item.name}")
+        pairs.append((key, _scalar(item.type_name, table.c[column])))
+    return (
+        select(_object(pairs))
+        .where(table.c.id == log.c[relation.fk_column.key], queries.related_scope(relation, build.project_id))
+        .scalar_subquery()
+    )
+
+
+def log_fields(selection: Selection) -> list[str]:
+    """The log columns (API names) the selection reads, foreign keys of selected relations included."""
+    wanted: set[str] = set()
+    for _key, item in selection:
+        if isinstance(item, Field):
+            if item.name in FIELDS:
+                wanted.add(item.name)
+            elif item.name in RELATIONS:
+                wanted.add(RELATIONS[item.name].foreign_key)
+            elif item.name == PROJECT.name:
+                wanted.add(PROJECT.foreign_key)
+    return sorted(wanted)
+
+
+def log_object(selection: Selection, log: FromClause, build: Build) -> emit.JsonObject:
+    """The JSON object of one log (a row of `log`, a subquery of queries.py's SELECT)."""
+    pairs: list[tuple[str, ColumnElement[Any]]] = []
+    for key, item in selection:
+        if isinstance(item, Typename):
+            pairs.append((key, emit.constant(item.type_name)))
+        elif item.name in FIELDS and item.selection is None:
+            pairs.append((key, _scalar(item.type_name, log.c[FIELDS[item.name].column.key])))
+        elif item.selection is not None and (item.name in RELATIONS or item.name == PROJECT.name):
+            relation = PROJECT if item.name == PROJECT.name else RELATIONS[item.name]
+            pairs.append((key, _related(relation, item.selection, log, build)))
+        else:
+            raise NotCompilable(f"WhatsAppLog.{item.name}")
+    return _object(pairs)
+
+
+# A root field's statement from its converted arguments and selection: a SELECT of one value (JSON
+# text or an integer), or the bytes of its JSON when no SQL is needed.
+RootBuilder = Callable[[Mapping[str, Any], Selection | None, Build], "Select[Any] | bytes"]
+
+
+def whats_app_logs(args: Mapping[str, Any], selection: Selection | None, build: Build) -> Select[Any]:
+    assert selection is not None
+    check_page(skip=args["skip"], limit=args["limit"])
+    keys = to_sort_keys(args.get("order_by"))
+    inner = queries.select_logs(
+        project_id=build.project_id,
+        where=to_node(args.get("where")),
+        order=keys,
+        skip=args["skip"],
+        limit=args["limit"],
+        fields=log_fields(selection),
+        max_filter_depth=build.settings.max_filter_depth,
+        max_in_items=build.settings.max_in_items,
+    )
+    if build.dialect == "postgresql":
+        # json_agg's own ORDER BY guarantees the page order; SQLite keeps the subquery's order.
+        inner = inner.add_columns(func.row_number().over(order_by=order_by(keys)).label("_ord"))
+    log = inner.subquery("l")
+    order = log.c["_ord"] if "_ord" in log.c else log.c.id
+    return select(emit.JsonBytes(emit.JsonArray(log_object(selection, log, build), order)))
+
+
+def whats_app_log(args: Mapping[str, Any], selection: Selection | None, build: Build) -> Select[Any] | bytes:
+    assert selection is not None
+    inner = queries.select_log(project_id=build.project_id, log_id=args["id"], fields=log_fields(selection))
+    if inner is None:
+        return NULL
+    return select(emit.JsonBytes(log_object(selection, inner.subquery("l"), build)))
+
+
+def whats_app_log_count(args: Mapping[str, Any], selection: Selection | None, build: Build) -> Select[Any]:
+    return queries.select_count(
+        project_id=build.project_id,
+        where=to_node(args.get("where")),
+        max_filter_depth=build.settings.max_filter_depth,
+        max_in_items=build.settings.max_in_items,
+    )
+
+
+ROOT_FIELDS: dict[str, RootBuilder] = {
+    "whatsAppLogs": whats_app_logs,
+    "whatsAppLog": whats_app_log,
+    "whatsAppLogCount": whats_app_log_count,
+}

@@ -1,0 +1,299 @@
+"""The compiled path: one SQL statement per root field builds the response JSON in the database, and the
+answer is the regular path's answer, value for value, error for error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from graphql_api.app import create_app
+from graphql_api.compiler import CompiledExecution
+from graphql_api.settings import Settings
+from tests.conftest import GraphQL
+from tests.factories import BASE_TIME, TABLES, Factory
+
+RELATIONS = {name: ("name" if table not in {"incident", "alert", "scheduled_maintenance", "status_page_announcement"} else "title") for name, table in TABLES.items()}  # fmt: skip
+EVERY_FIELD = (
+    "__typename id createdAt updatedAt projectId toNumber fromNumber messageText statusMessage whatsAppMessageId "
+    "status whatsAppCostInUSDCents incidentId userId alertId monitorId scheduledMaintenanceId statusPageId "
+    "statusPageAnnouncementId teamId onCallDutyPolicyId onCallDutyPolicyEscalationRuleId onCallDutyPolicyScheduleId "
+    "project { __typename id name createdAt } "
+    + " ".join(
+        f"{name} {{ __typename id {label}{'' if name == 'user' else ' createdAt'} }}" for name, label in RELATIONS.items()
+    )
+)
+
+
+@dataclass
+class Paths:
+    """The same database behind two apps: compiled execution on, and forced off."""
+
+    compiled: GraphQL
+    regular: GraphQL
+    execution: CompiledExecution
+
+    def same(self, query: str, variables: dict[str, Any] | None = None, *, key: str | None = None) -> Any:
+        """The body both paths answer (asserting they agree); it must come from the compiled path."""
+        before = self.execution.stats.compiled + self.execution.stats.repeated
+        body = self.compiled(query, variables, key=key)
+        assert self.execution.stats.compiled + self.execution.stats.repeated == before + 1, "not compiled"
+        assert body == self.regular(query, variables, key=key)
+        return body
+
+    def same_on_the_regular_path(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> Any:
+        """The body both paths answer, when the compiled path must have handed the request over."""
+        before = self.execution.stats.compiled + self.execution.stats.repeated
+        body = self.compiled(query, variables, **kw)
+        assert self.execution.stats.compiled + self.execution.stats.repeated == before, "compiled"
+        assert body == self.regular(query, variables, **kw)
+        return body
+
+
+@pytest.fixture
+def paths_with(settings: Settings) -> Iterator[Callable[..., Paths]]:
+    """Paths over this test's database, with some settings changed."""
+    with ExitStack() as stack:
+
+        def make(**changes: Any) -> Paths:
+            compiled_app = create_app(settings.with_(**changes, compiled_execution=True))
+            regular_app = create_app(settings.with_(**changes, compiled_execution=False))
+            compiled = stack.enter_context(TestClient(compiled_app))
+            regular = stack.enter_context(TestClient(regular_app))
+            return Paths(GraphQL(compiled), GraphQL(regular), compiled_app.state.compiled)
+
+        yield make
+
+
+@pytest.fixture
+def paths(paths_with: Callable[..., Paths]) -> Paths:
+    return paths_with()
+
+
+@pytest.fixture
+def project(factory: Factory, paths: Paths) -> str:
+    project = factory.project("Acme ☃")
+    key = factory.api_key(project)
+    paths.compiled.key = paths.regular.key = key
+    return project
+
+
+def test_a_page_with_relations_is_one_statement_built_by_the_database(
+    paths: Paths, factory: Factory, project: str
+) -> None:
+    incident = factory.related("incident", project, "Checkout down")
+    monitor = factory.related("monitor", project, "API")
+    factory.logs(project, 30, incident_id=incident, monitor_id=monitor)
+
+    body = paths.same("{ whatsAppLogs(limit: 25) { id incident { title } monitor { name } } whatsAppLogCount }")
+
+    assert len(body["data"]["whatsAppLogs"]) == 25
+    assert body["data"]["whatsAppLogs"][0]["incident"] == {"title": "Checkout down"}
+    assert body["data"]["whatsAppLogCount"] == 30
+    assert paths.execution.stats.statements == 2  # one per root field, whatever the relations
+
+
+def test_a_repeated_request_skips_strawberry_and_still_answers_the_same(paths: Paths, factory: Factory, project: str) -> None:
+    factory.logs(project, 3)
+    query = "query Page($n: Int!) { whatsAppLogs(limit: $n) { id status } }"
+
+    first = paths.same(query, {"n": 2})
+    again = paths.same(query, {"n": 2})
+
+    assert first == again
+    assert (paths.execution.stats.compiled, paths.execution.stats.repeated) == (1, 1)
+
+
+def test_every_field_and_relation_and_awkward_values_match_the_regular_path(
+    paths: Paths, factory: Factory, project: str
+) -> None:
+    other = factory.project("Other")
+    links = {f"{name}_id": factory.related(name, None if name == "user" else project, f"{name} “ü” \\ \" 🚀") for name in RELATIONS}  # fmt: skip
+    foreign = {f"{name}_id": factory.related(name, None if name == "user" else other) for name in RELATIONS}
+    texts = ["", "plain", "ünïcödé 🚀 ‮rtl‬ e\u0301", "tab\tnew\nline \x01\x1f quote\" back\\slash", "x" * 100_000]
+    for i, text in enumerate(texts):
+        factory.log(project, message_text=text, status_message=None if i % 2 else text[:500], from_number=None,
+                    whatsapp_cost_in_usd_cents=[0, -1, 2**31 - 1, -(2**31), 7][i],
+                    created_at=BASE_TIME + timedelta(microseconds=[0, 1, 500_000, 999_999, 0][i], days=i),
+                    **(links if i % 2 else foreign))  # fmt: skip
+
+    body = paths.same(f"{{ whatsAppLogs(limit: 100, orderBy: [{{createdAt: ASC}}]) {{ {EVERY_FIELD} }} }}")
+
+    logs = body["data"]["whatsAppLogs"]
+    assert [log["messageText"] for log in logs] == texts
+    assert [log["createdAt"][19:] for log in logs] == ["+00:00", ".000001+00:00", ".500000+00:00", ".999999+00:00", "+00:00"]
+    assert logs[1]["incident"]["title"] == "incident “ü” \\ \" 🚀"
+    # Another project's record is not this key's to see, the user (shared by projects) is.
+    assert logs[0]["incident"] is None and logs[0]["user"] is not None
+    assert logs[0]["project"]["name"] == "Acme ☃"
+
+
+def test_aliases_fragments_inline_fragments_variables_and_typename(paths: Paths, factory: Factory, project: str) -> None:
+    incident = factory.related("incident", project, "Down")
+    logs = factory.logs(project, 5, incident_id=incident, status="Failed")
+    query = """
+      query Q($w: WhatsAppLogFilter, $n: Int = 3, $id: ID!) {
+        __typename
+        page: whatsAppLogs(where: $w, limit: $n, orderBy: [{status: ASC}, {createdAt: DESC}]) {
+          ...Log
+          ... on WhatsAppLog { sent: createdAt incident { t: title ...Inc } }
+          ... { status }
+          again: id
+        }
+        total: whatsAppLogCount(where: $w)
+        one: whatsAppLog(id: $id) { ...Log }
+        none: whatsAppLog(id: "not-a-uuid") { id }
+      }
+      fragment Log on WhatsAppLog { __typename id status incident { id } }
+      fragment Inc on Incident { __typename title }
+    """
+    variables = {"w": {"status": {"in": ["Failed"]}, "createdAt": {"gte": "2026-01-01"}}, "id": logs[2]}
+
+    data = paths.same(query, variables)["data"]
+
+    assert list(data) == ["__typename", "page", "total", "one", "none"]
+    assert list(data["page"][0]) == ["__typename", "id", "status", "incident", "sent", "again"]
+    assert list(data["page"][0]["incident"]) == ["id", "t", "__typename", "title"]
+    assert data["total"] == 5 and data["one"]["id"] == logs[2] and data["none"] is None
+
+
+def test_a_selection_wider_than_the_databases_function_arguments(
+    paths_with: Callable[..., Paths], factory: Factory
+) -> None:
+    # SQLite takes 127 arguments per function and PostgreSQL 100: 70 keys need several calls.
+    paths = paths_with(max_aliases=200, max_tokens=10_000)
+    project = factory.project()
+    factory.logs(project, 2)
+    paths.compiled.key = paths.regular.key = factory.api_key(project)
+    aliases = " ".join(f"a{i}: {'status' if i % 2 else 'createdAt'}" for i in range(70))
+
+    data = paths.same(f"{{ whatsAppLogs {{ {aliases} incident {{ id }} }} one: whatsAppLogs(limit: 1) {{ {aliases} }} }}")["data"]
+
+    assert list(data["whatsAppLogs"][0]) == [f"a{i}" for i in range(70)] + ["incident"]
+
+
+def test_filters_sorts_and_pages_are_the_shared_ones(paths: Paths, factory: Factory, project: str) -> None:
+    for i in range(12):
+        factory.log(project, status=["Sent", "Failed", "Read"][i % 3], from_number=None if i % 4 else f"+1 {i}",
+                    to_number=f"+44 {i % 5}", message_text=f"100% _done_ {i}", whatsapp_cost_in_usd_cents=i % 4)  # fmt: skip
+    factory.log(project, status="Sent", deleted_at=BASE_TIME)  # soft-deleted: never seen
+    cases = [
+        ('where: {messageText: {contains: "% _D"}}', "orderBy: [{fromNumber: ASC}, {whatsAppCostInUSDCents: DESC}]"),
+        ('where: {or: [{status: {eq: "Read"}}, {not: {fromNumber: {isNull: true}}}]}', "skip: 2, limit: 3"),
+        ('where: {toNumber: {notIn: ["+44 1", "+44 2"]}, whatsAppCostInUSDCents: {gt: 0, lte: 2}}', "limit: 100"),
+        ('where: {id: {in: ["nope", "00000000-0000-0000-0000-000000000000"]}}', "limit: 100"),
+        ("where: {}", "orderBy: [{status: DESC}, {toNumber: ASC}], skip: 10"),
+    ]
+    for where, page in cases:
+        paths.same(f"{{ whatsAppLogs({where}, {page}) {{ id status }} whatsAppLogCount({where}) }}")
+
+
+def test_variables_are_bound_parameters_never_sql_text(paths: Paths, factory: Factory, project: str) -> None:
+    hostile = "'); DROP TABLE whatsapp_log; --"
+    factory.log(project, message_text=hostile)
+    factory.log(project, message_text="harmless")
+
+    data = paths.same("query($t: String) { whatsAppLogs(where: {messageText: {eq: $t}}) { messageText } }", {"t": hostile})
+
+    assert data["data"]["whatsAppLogs"] == [{"messageText": hostile}]
+    assert all(hostile not in sql and "harmless" not in sql for sql in paths.execution.sql())
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "query($all: Boolean!) { whatsAppLogs { id status @include(if: $all) } }",
+        "{ whatsAppLogs { id } __schema { queryType { name } } }",
+        "{ whatsAppLogsConnection(first: 2) { nodes { id } } }",
+    ],
+    ids=["directive", "introspection", "not-compiled-root-field"],
+)
+def test_what_the_compiler_does_not_cover_is_answered_by_the_regular_path(
+    paths: Paths, factory: Factory, project: str, query: str
+) -> None:
+    factory.logs(project, 3)
+
+    body = paths.same_on_the_regular_path(query, {"all": False} if "$all" in query else None)
+
+    assert "data" in body
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "code"),
+    [
+        ("{ whatsAppLogs(limit: 0) { id } }", None, "BAD_USER_INPUT"),
+        ("{ whatsAppLogs(skip: -1) { id } whatsAppLogCount }", None, "BAD_USER_INPUT"),
+        ("query($n: Int!) { whatsAppLogs(limit: $n) { id } }", {"n": "ten"}, "BAD_USER_INPUT"),
+        ("query($n: Int!) { whatsAppLogs(limit: $n) { id } }", {}, "BAD_USER_INPUT"),
+        ("{ whatsAppLogs(where: {whatsAppCostInUSDCents: {eq: \"x\"}}) { id } }", None, "GRAPHQL_VALIDATION_FAILED"),
+        ("{ whatsAppLogs { nope } }", None, "GRAPHQL_VALIDATION_FAILED"),
+        ("{ whatsAppLogs(orderBy: [{status: ASC, createdAt: ASC}]) { id } }", None, None),
+        ("{ whatsAppLogs(where: " + "{not: " * 12 + "{status: {eq: \"x\"}}" + "}" * 12 + ") { id } }", None, "QUERY_TOO_COMPLEX"),
+    ],
+)
+def test_refusals_are_the_regular_paths_word_for_word(
+    paths: Paths, factory: Factory, project: str, query: str, variables: dict[str, Any] | None, code: str | None
+) -> None:
+    factory.logs(project, 2)
+
+    body = paths.same_on_the_regular_path(query, variables)
+
+    assert body["errors"]
+    if code is not None:
+        assert body["errors"][0]["extensions"]["code"] == code
+
+
+@pytest.mark.parametrize("key", ["", "wal_not-a-real-key-at-all-0000", "forbidden"])
+def test_keys_are_refused_alike_on_both_paths_even_for_a_repeated_request(
+    paths: Paths, factory: Factory, project: str, key: str
+) -> None:
+    factory.logs(project, 2)
+    query = "{ whatsAppLogs { id } }"
+    paths.same(query)  # now a repeated request may take the fast path
+    if key == "forbidden":
+        key = factory.api_key(project, ["ReadIncident"])
+
+    body = paths.same_on_the_regular_path(query, key=key)
+
+    assert body["errors"][0]["extensions"]["code"] in ("UNAUTHENTICATED", "FORBIDDEN")
+
+
+def test_the_fast_path_keeps_the_cost_limit_for_other_variables(
+    paths_with: Callable[..., Paths], factory: Factory
+) -> None:
+    paths = paths_with(max_cost=50)
+    project = factory.project()
+    factory.logs(project, 3)
+    paths.compiled.key = paths.regular.key = factory.api_key(project)
+    query = "query($n: Int!) { whatsAppLogs(limit: $n) { id incident { title } } }"
+    paths.same(query, {"n": 10})
+    paths.same(query, {"n": 10})
+
+    body = paths.same_on_the_regular_path(query, {"n": 100})
+
+    assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+
+
+def test_compiled_execution_false_forces_the_regular_path(settings: Settings) -> None:
+    app = create_app(settings.with_(compiled_execution=False))
+
+    assert app.state.compiled is None
+
+
+def test_plans_and_statements_are_remembered_within_a_bound(
+    paths_with: Callable[..., Paths], factory: Factory
+) -> None:
+    paths = paths_with(compiled_cache_size=2)
+    project = factory.project()
+    factory.logs(project, 3)
+    paths.compiled.key = paths.regular.key = factory.api_key(project)
+
+    for limit in range(1, 12):
+        paths.same(f"{{ whatsAppLogs(limit: {limit}) {{ id }} }}")
+
+    assert max(paths.execution.cache_sizes().values()) <= 2 * 4
