@@ -208,11 +208,20 @@ class WhatsAppLog(Base):
             sqlite_where=text("deleted_at IS NULL"),
             postgresql_where=text("deleted_at IS NULL"),
         ),
+        # `id` too: pages by status, newest first, read this in order (ties included) and seek in it.
         Index(
             "ix_whatsapp_log_project_status_created",
             "project_id",
             "status",
             "created_at",
+            "id",
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+        # Counting a project's logs reads the narrowest index there is.
+        Index(
+            "ix_whatsapp_log_live_project",
+            "project_id",
             sqlite_where=text("deleted_at IS NULL"),
             postgresql_where=text("deleted_at IS NULL"),
         ),
