@@ -117,8 +117,8 @@ async function connect(event: SubmitEvent): Promise<void> {
   errorBox.hidden = true;
   app.hidden = false;
   view = { ...INITIAL_VIEW };
+  // Its `reset` listener loads the first page with the cleared filters.
   filtersForm.reset();
-  await load();
 }
 
 function filtersFromForm(): Partial<View> {
