@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.util.concurrency import await_
 from starlette.types import ASGIApp
 
 from bench import queries as q
@@ -39,30 +40,43 @@ class Variant:
 @dataclass
 class Figures:
     ms: dict[str, float] = field(default_factory=dict)
-    statements: dict[str, int] = field(default_factory=dict)
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    statements: dict[str, int | None] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 class StatementCounter:
-    """Counts the SQL statements an app's engines execute."""
+    """Counts the SELECTs SQLite itself runs for an app (sqlite3's trace callback on every connection).
+
+    Counted at the database, not through SQLAlchemy's events, so that a path that calls the driver
+    directly is counted the same way. Install it before the app's first request.
+    """
 
     def __init__(self, app: Any) -> None:
-        database = app.state.services.database
-        self.engines = {id(e.sync_engine): e.sync_engine for e in (database.engine, database.read_engine)}
         self.count = 0
+        self.active = False
+        database = app.state.services.database
+        for engine in {id(e): e for e in (database.engine, database.read_engine)}.values():
+            event.listen(engine.sync_engine, "connect", self._on_connect)
 
-    def _record(self, *_: Any) -> None:
-        self.count += 1
+    def _trace(self, statement: str) -> None:
+        if self.active and statement.lstrip()[:6].upper() in ("SELECT", "WITH R", "WITH "):
+            self.count += 1
+
+    def _on_connect(self, dbapi_connection: Any, _record: Any) -> None:
+        aiosqlite_connection = dbapi_connection._connection
+        raw = aiosqlite_connection._conn
+        # sqlite3 objects belong to aiosqlite's thread: register the callback there.
+        await_(aiosqlite_connection._execute(raw.set_trace_callback, self._trace))
 
     def __enter__(self) -> StatementCounter:
-        for engine in self.engines.values():
-            event.listen(engine, "before_cursor_execute", self._record)
+        self.count = 0
+        self.active = True
         return self
 
     def __exit__(self, *_: Any) -> None:
-        for engine in self.engines.values():
-            event.remove(engine, "before_cursor_execute", self._record)
+        self.active = False
 
 
 class Api:
@@ -159,46 +173,65 @@ async def _deep_cursor(api: Api, project_id: str, depth: int) -> str | None:
 
 
 def choose_depth(matching: int, wanted: int = 100_000) -> int:
-    """100,000 rows deep, or half way down when the data is smaller (quick mode)."""
-    return min(wanted, max(matching // 2, 1))
+    """100,000 rows deep, or half way down when the data is too small for that (quick mode)."""
+    return wanted if matching >= wanted + 200 else max(matching // 2, 1)
 
 
-async def measure(data: Dataset, *, rounds: int, settings: Settings | None = None) -> Figures:
-    """Every in-process variant, interleaved in `rounds` rounds; medians in milliseconds."""
-    settings = settings or Settings(database_url=data.url)
-    app = create_app(settings)
-    api = Api(app, data.keys[data.largest_project])
+@dataclass(frozen=True)
+class CodePath:
+    """A way the server can run requests; each gets its own rows (its app is built with `settings`)."""
+
+    prefix: str  # figure names: ms_<prefix>page100 ...
+    title: str
+    settings: dict[str, Any]
+    env: dict[str, str]  # the same for `graphql-api serve`
+
+
+async def measure(data: Dataset, *, rounds: int, paths: list[CodePath]) -> Figures:
+    """Every in-process variant of every path, interleaved in `rounds` rounds; medians in milliseconds."""
+    apps = [create_app(Settings(database_url=data.url, **path.settings)) for path in paths]
+    app_counters = [StatementCounter(app) for app in apps]
     figures = Figures()
     try:
-        matching = (await api.data(f'{{ whatsAppLogCount(where: {{ status: {{ eq: "{q.STATUS}" }} }}) }}'))[
+        first = Api(apps[0], data.keys[data.largest_project])
+        matching = (await first.data(f'{{ whatsAppLogCount(where: {{ status: {{ eq: "{q.STATUS}" }} }}) }}'))[
             "whatsAppLogCount"
         ]
-        depth = choose_depth(matching - 100)
+        depth = choose_depth(matching)
         figures.extra.update(depth=depth, matching_largest=matching)
-        variants = [
-            floor_variant(data, 100),
-            floor_variant(data, 10),
-            *api_variants("", api, data, depth, await _deep_cursor(api, data.largest_project, depth)),
-        ]
+        variants = [floor_variant(data, 100), floor_variant(data, 10)]
+        counters: dict[str, StatementCounter] = {}
+        for path, app, counter in zip(paths, apps, app_counters, strict=True):
+            api = Api(app, data.keys[data.largest_project])
+            cursor = await _deep_cursor(api, data.largest_project, depth)
+            for v in api_variants(path.prefix, api, data, depth, cursor):
+                variants.append(v)
+                counters[v.name] = counter
         samples: dict[str, list[float]] = {v.name: [] for v in variants}
-        for v in variants:  # warm-up: caches, the auth cache, SQLite's page cache; checks every answer
+        cpu: dict[str, list[float]] = {v.name: [] for v in variants}
+        for v in variants:  # warm-up: caches, the auth cache, SQLite's pages; checks every answer
             await v.run()
             await v.run()
             if v.count_statements:
-                with StatementCounter(app) as counter:
+                with counters[v.name] as counter:
                     await v.run()
-                figures.statements[v.name] = counter.count
+                # None: the path ran its SQL on connections of its own, outside the engines counted.
+                figures.statements[v.name] = counter.count or None
         for _ in range(rounds):
             for v in variants:
-                started = time.perf_counter()
+                started, started_cpu = time.perf_counter(), time.process_time()
                 await v.run()
                 samples[v.name].append((time.perf_counter() - started) * 1000)
+                cpu[v.name].append((time.process_time() - started_cpu) * 1000)
         figures.ms = {name: statistics.median(values) for name, values in samples.items()}
+        # CPU time of the whole process (all its threads): steadier than wall time on a busy machine.
+        figures.cpu_ms = {name: statistics.median(values) for name, values in cpu.items()}
         figures.extra["labels"] = {v.name: v.label for v in variants}
     finally:
-        await app.state.services.close()
+        for app in apps:
+            await app.state.services.close()
     return figures
 
 
-def run(data: Dataset, *, rounds: int, settings: Settings | None = None) -> Figures:
-    return asyncio.run(measure(data, rounds=rounds, settings=settings))
+def run(data: Dataset, *, rounds: int, paths: list[CodePath]) -> Figures:
+    return asyncio.run(measure(data, rounds=rounds, paths=paths))

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import logging
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -249,6 +251,22 @@ async def prepare_demo(settings: Settings) -> str:
     return str(key.secret)
 
 
+def _installed(module: str, fallback: str) -> str:
+    return module if importlib.util.find_spec(module) else fallback
+
+
+def run_bench(argv: Sequence[str]) -> int:
+    """The benchmark (bench/ in the source tree); `graphql-api bench --help` lists its options."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "bench" / "__main__.py").exists():
+        print("error: the benchmark is in the source checkout (bench/): install it editable", file=sys.stderr)
+        return 1
+    sys.path.insert(0, str(root))
+    from bench.cli import main as bench_main
+
+    return bench_main(argv)
+
+
 def serve(settings: Settings, *, demo: bool) -> int:
     import uvicorn
 
@@ -263,6 +281,9 @@ def serve(settings: Settings, *, demo: bool) -> int:
     # Workers are separate processes: they read their settings from the environment.
     os.environ["DATABASE_URL"] = settings.database_url
     os.environ["LOG_LEVEL"] = settings.log_level
+    if not settings.cursor_secret:
+        # One secret for every worker of this server: a cursor works whichever worker answers it.
+        os.environ["CURSOR_SECRET"] = secrets.token_urlsafe(32)
     metrics_dir = None
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Workers share their metrics through files here, so /metrics adds up all of them.
@@ -276,6 +297,9 @@ def serve(settings: Settings, *, demo: bool) -> int:
             port=settings.port,
             workers=settings.workers,
             log_level=settings.log_level,
+            # uvloop and httptools (uvicorn[standard]) when installed: named, so that their absence shows.
+            loop=_installed("uvloop", "asyncio"),
+            http=_installed("httptools", "h11"),
             # Applied in every worker too; our request log line replaces uvicorn's access log.
             log_config=logging_config(settings.log_format or "json", settings.log_level),
             access_log=False,
@@ -331,6 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="write to this file instead of stdout")
     p.set_defaults(handler=cmd_export_schema)
 
+    p = commands.add_parser("bench", help="the benchmark (bench/README.md): graphql-api bench --help")
+
     p = commands.add_parser("import", help="import WhatsApp logs from JSON lines (all or nothing)")
     p.add_argument("file", metavar="FILE.jsonl", help="one log per line in the REST shape; - for stdin")
     p.add_argument("--project-id", required=True, help="the project the logs go to")
@@ -339,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # its options are the benchmark's own (argparse would take --help)
+        return run_bench(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         settings = _settings(args)

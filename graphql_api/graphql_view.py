@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from cross_web import HTTPException, StarletteRequestAdapter
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -71,7 +72,8 @@ class GraphQLView(GraphQL[Context, None]):
             return b"[" + b",".join(_bytes(self.encode_json(item)) for item in data) + b"]"
         if isinstance(data, dict) and isinstance(data.get("data"), RawJSON):
             return compiled_response(data)
-        return super().encode_json(data)
+        # orjson: a page of 100 logs is tens of kilobytes, encoded several times faster than by json.
+        return orjson.dumps(data)
 
     async def get_context(self, request: Request, response: Response | Any) -> Context:  # type: ignore[override]
         return Context(request, response, self.services)
