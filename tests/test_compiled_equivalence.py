@@ -1,0 +1,218 @@
+"""Both paths answer every query alike: random selections, filters, sorts and pages (hypothesis, and
+whole random queries from hypothesis-graphql) over data full of awkward values, compared as JSON.
+
+Bounded: a fixed number of examples per strategy and backend; the counts of compiled answers are
+asserted too, so that a compiler that handed everything to the regular path could not pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from datetime import timedelta
+from typing import Any
+
+import graphql
+import hypothesis_graphql
+import pytest
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from starlette.testclient import TestClient
+
+from graphql_api.app import create_app
+from graphql_api.compiler import CompiledExecution
+from graphql_api.fields import FIELDS, RELATIONS, SORTABLE
+from graphql_api.filters import OPERATORS
+from graphql_api.settings import Settings
+from tests.conftest import GraphQL
+from tests.factories import BASE_TIME, Factory
+
+EXAMPLES = 60
+ROOTS = ["whatsAppLogs", "whatsAppLog", "whatsAppLogCount"]
+TEXTS = ["", "Sent", "Failed", "ünïcödé 🚀", "tab\t\"q\" \\ 100% _x_", "Σίσυφος ΣΑΣ", "x" * 5000, "İstanbul"]
+INTS = [0, 1, -1, 7, 2**31 - 1, -(2**31)]
+MICROS = [0, 1, 500_000, 999_999]
+
+
+class Seeded:
+    """Project A's data (the key's), with project B's records linked in to be hidden."""
+
+    def __init__(self, factory: Factory) -> None:
+        self.project = factory.project("A ☃")
+        other = factory.project("B")
+        related = {name: [factory.related(name, None if name == "user" else p, TEXTS[i % len(TEXTS)] or "-")
+                          for i, p in enumerate([self.project, self.project, other])] for name in RELATIONS}  # fmt: skip
+        self.ids: list[str] = []
+        self.moments = []
+        for i in range(36):
+            moment = BASE_TIME + timedelta(hours=i % 9, microseconds=MICROS[i % 4])
+            self.moments.append(moment)
+            links = {f"{name}_id": ids[i % 4] if i % 4 < 3 else None for name, ids in related.items()}
+            self.ids.append(factory.log(
+                self.project, created_at=moment, updated_at=moment + timedelta(days=i % 2),
+                to_number=f"+1 555 {i % 5}", from_number=None if i % 3 == 0 else TEXTS[i % 4] or "+0",
+                message_text=None if i % 7 == 0 else TEXTS[i % len(TEXTS)], status=TEXTS[i % 3] or "Queued",
+                status_message=TEXTS[(i + 1) % 6] or None, whatsapp_message_id=None if i % 2 else f"wamid.{i}",
+                whatsapp_cost_in_usd_cents=INTS[i % len(INTS)], **links,
+            ))  # fmt: skip
+        factory.logs(other, 5, message_text="B only")
+        self.key = factory.api_key(self.project)
+
+
+def _values(seeded: Seeded, kind: str) -> st.SearchStrategy[Any]:
+    if kind == "id":
+        return st.sampled_from([*seeded.ids[:6], "not-a-uuid", "00000000-0000-0000-0000-000000000000"])
+    if kind == "int":
+        return st.sampled_from(INTS)
+    if kind == "datetime":
+        return st.sampled_from([m.isoformat() for m in seeded.moments[:9]] + ["2026-07-01"])
+    return st.sampled_from([t[:40] for t in TEXTS] + ["sent", "ün", "+1 555 2", "ΣΑΣ", "i̇stanbul"])
+
+
+def _condition(seeded: Seeded) -> st.SearchStrategy[dict[str, Any]]:
+    @st.composite
+    def build(draw: st.DrawFn) -> dict[str, Any]:
+        name = draw(st.sampled_from(sorted(FIELDS)))
+        field = FIELDS[name]
+        op = draw(st.sampled_from(sorted(OPERATORS[field.kind] - {"not_contains"})))
+        graphql_op = {"in": "in", "not_in": "notIn", "starts_with": "startsWith", "ends_with": "endsWith",
+                      "is_null": "isNull"}.get(op, op)  # fmt: skip
+        values = _values(seeded, field.kind)
+        if op == "is_null":
+            value: Any = draw(st.booleans())
+        elif op in ("in", "not_in"):
+            value = draw(st.lists(values, max_size=3))
+        else:
+            value = draw(values)
+        return {name: {graphql_op: value}}
+
+    return build()
+
+
+def _filters(seeded: Seeded) -> st.SearchStrategy[dict[str, Any]]:
+    return st.recursive(
+        _condition(seeded),
+        lambda inner: st.one_of(
+            st.lists(inner, min_size=1, max_size=3).map(lambda parts: {"and": parts}),
+            st.lists(inner, min_size=1, max_size=3).map(lambda parts: {"or": parts}),
+            inner.map(lambda part: {"not": part}),
+        ),
+        max_leaves=5,
+    )
+
+
+RELATED_FIELDS = {name: ["id", r.label, "createdAt", "__typename"] for name, r in RELATIONS.items()}
+RELATED_FIELDS["user"] = ["id", "name", "__typename"]
+RELATED_FIELDS["project"] = ["id", "name", "createdAt", "__typename"]
+
+
+@st.composite
+def _selection(draw: st.DrawFn) -> tuple[str, str]:
+    """A log's selection set, and the fragment definition it spreads (or "")."""
+    parts = []
+    for _ in range(draw(st.integers(1, 8))):
+        alias = draw(st.sampled_from(["", "", "a: ", "b: ", "c2: "]))
+        if draw(st.booleans()):
+            parts.append(alias + draw(st.sampled_from([*FIELDS, "__typename"])))
+        else:
+            relation = draw(st.sampled_from(sorted(RELATED_FIELDS)))
+            inner = draw(st.lists(st.sampled_from(RELATED_FIELDS[relation]), min_size=1, max_size=3))
+            parts.append(f"{alias}{relation} {{ {' '.join(inner)} }}")
+    # Aliases must not clash with different fields: keep one field per alias.
+    seen: dict[str, str] = {}
+    kept = []
+    for part in parts:
+        key = part.split(":")[0] if ":" in part.split("{")[0] else part.split(" ")[0]
+        if seen.setdefault(key, part) == part:
+            kept.append(part)
+    body = " ".join(kept)
+    wrap = draw(st.sampled_from(["plain", "inline", "fragment"]))
+    if wrap == "inline":
+        return f"id ... on WhatsAppLog {{ {body} }} __typename", ""
+    if wrap == "fragment":
+        return "...F id", f" fragment F on WhatsAppLog {{ {body} }}"
+    return body, ""
+
+
+@pytest.fixture
+def compare(settings: Settings, factory: Factory) -> Iterator[Callable[[str, dict[str, Any] | None], dict[str, Any]]]:
+    seeded = Seeded(factory)
+    with ExitStack() as stack:
+        compiled_app = create_app(settings.with_(compiled_execution=True))
+        regular_app = create_app(settings.with_(compiled_execution=False))
+        compiled = GraphQL(stack.enter_context(TestClient(compiled_app)), seeded.key)
+        regular = GraphQL(stack.enter_context(TestClient(regular_app)), seeded.key)
+        execution: CompiledExecution = compiled_app.state.compiled
+
+        def check(query: str, variables: dict[str, Any] | None) -> dict[str, Any]:
+            answer = compiled(query, variables)
+            assert answer == regular(query, variables), query
+            return answer
+
+        check.seeded = seeded  # type: ignore[attr-defined]
+        check.execution = execution  # type: ignore[attr-defined]
+        yield check
+
+
+def test_random_pages_filters_and_selections_answer_alike(compare: Any) -> None:
+    seeded: Seeded = compare.seeded
+
+    @hypothesis_settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+                         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+    @given(
+        selection=_selection(),
+        where=st.none() | _filters(seeded),
+        order=st.lists(st.sampled_from(sorted(SORTABLE)).flatmap(
+            lambda f: st.sampled_from([{f: "ASC"}, {f: "DESC"}])), max_size=3),  # fmt: skip
+        skip=st.integers(0, 40),
+        limit=st.integers(1, 100),
+        as_variables=st.booleans(),
+    )
+    def check(
+        selection: tuple[str, str], where: Any, order: list[Any], skip: int, limit: int, as_variables: bool
+    ) -> None:
+        fields, fragment = selection
+        args = "(where: $w, orderBy: $o, skip: $s, limit: $l)"
+        query = (
+            f"query($w: WhatsAppLogFilter, $o: [WhatsAppLogOrderBy!], $s: Int!, $l: Int!) "
+            f"{{ whatsAppLogs{args} {{ {fields} }} n: whatsAppLogCount(where: $w) }}{fragment}"
+        )
+        variables = {"w": where, "o": order, "s": skip, "l": limit}
+        if not as_variables:
+            literal = graphql.print_ast(graphql.ast_from_value(where, _filter_type()) or graphql.NullValueNode())
+            query = query.replace("($w: WhatsAppLogFilter, ", "(").replace("$w", literal)
+            variables.pop("w")
+        compare(query, variables)
+
+    check()
+    assert compare.execution.stats.compiled + compare.execution.stats.repeated >= EXAMPLES // 2
+
+
+def _filter_type() -> Any:
+    from graphql_api.schema import build_schema
+
+    return build_schema()._schema.get_type("WhatsAppLogFilter")
+
+
+def test_whole_random_queries_from_the_schema_answer_alike(compare: Any) -> None:
+    from graphql_api.schema import build_schema
+
+    schema = build_schema()._schema
+    seeded: Seeded = compare.seeded
+    scalars = {
+        "DateTime": st.sampled_from([m.isoformat() for m in seeded.moments[:4]] + ["2026-07-01", "nope"]).map(
+            lambda v: graphql.StringValueNode(value=v)
+        ),
+        "Phone": st.sampled_from(["+1 555 1", "", "ü"]).map(lambda v: graphql.StringValueNode(value=v)),
+        "ID": st.sampled_from([*seeded.ids[:3], "x"]).map(lambda v: graphql.StringValueNode(value=v)),
+    }
+    strategy = hypothesis_graphql.queries(schema, fields=ROOTS, custom_scalars=scalars, allow_x00=False)
+
+    @hypothesis_settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+                         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+    @given(query=strategy)
+    def check(query: str) -> None:
+        compare(query, None)
+
+    check()
+    stats = compare.execution.stats
+    assert stats.compiled + stats.repeated >= EXAMPLES // 10, stats
