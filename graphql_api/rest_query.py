@@ -75,7 +75,7 @@ def _invalid_select(key: str, resource: str = RESOURCE) -> BadUserInput:
     )
 
 
-def _title(name: str) -> str:
+def title(name: str) -> str:
     """`scheduledMaintenance` -> `Scheduled Maintenance`, for messages."""
     words = "".join(f" {c}" if c.isupper() else c for c in name)
     return words.title().strip()
@@ -120,7 +120,7 @@ def _select_relation(key: str, relation: Relation, wanted: object) -> tuple[str,
                 f'Invalid select clause. "{key}.{column}": relations can be selected one level deep only.'
             )
         if column not in allowed:
-            raise _invalid_select(f"{key}.{column}", _title(relation.name))
+            raise _invalid_select(f"{key}.{column}", title(relation.name))
         if not isinstance(flag, bool):
             raise BadUserInput(f'Invalid select clause. "{key}.{column}" must be true or false.')
         if flag:
