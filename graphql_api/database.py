@@ -191,10 +191,14 @@ class Database:
 
 
 async def _interrupt(conn: AsyncConnection) -> None:
-    """Stop the statement of a cancelled request (past its time limit): on SQLite it would run on in
-    aiosqlite's thread, holding the connection. asyncpg cancels on the server by itself."""
+    """Stop the statement of a cancelled request (past its time limit, or a sibling field failed): on
+    SQLite it would run on in aiosqlite's thread, holding the connection. asyncpg cancels on the server
+    by itself. Best effort: the cancellation goes on whatever happens here."""
     if conn.dialect.name != "sqlite":
         return
-    driver = (await conn.get_raw_connection()).driver_connection
-    if driver is not None:
-        await driver.interrupt()  # sqlite3's interrupt(), called from this thread: it is thread-safe
+    try:
+        driver = (await conn.get_raw_connection()).driver_connection
+        if driver is not None:
+            await driver.interrupt()  # sqlite3's interrupt(), called from this thread: it is thread-safe
+    except Exception:  # noqa: BLE001 - e.g. the cancelled statement already invalidated the connection
+        logger.debug("could not interrupt a cancelled statement", exc_info=True)
