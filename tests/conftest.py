@@ -52,21 +52,23 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def backend_params(*names: str) -> list[Any]:
+    """The backends to run on as pytest params (ids `sqlite`, `postgresql`): `names`, or both.
+
+    Without a server, PostgreSQL is left out (the header says so once) unless asked for by name: then it
+    is skipped with the reason. Also for fixtures wider than a test: `@pytest.fixture(params=...)`.
+    """
+    wanted = names or tuple(b for b in BACKENDS if b != "postgresql" or admin_url() is not None)
+    no_server = pytest.mark.skipif(admin_url() is None, reason=NO_POSTGRESQL)
+    return [pytest.param(b, id=b, marks=[no_server] if b == "postgresql" else []) for b in wanted]
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every test that touches a database runs once per backend: test_x[sqlite], test_x[postgresql]."""
     if "backend" not in metafunc.fixturenames:
         return
     marker = metafunc.definition.get_closest_marker("backends")
-    wanted = marker.args if marker else BACKENDS
-    if admin_url() is None and not marker:
-        # No server: SQLite alone, and one line in the header says so (not a skip per test).
-        wanted = tuple(b for b in wanted if b != "postgresql")
-    no_server = pytest.mark.skipif(admin_url() is None, reason=NO_POSTGRESQL)
-    metafunc.parametrize(
-        "backend",
-        [pytest.param(b, id=b, marks=[no_server] if b == "postgresql" else []) for b in wanted],
-        indirect=True,
-    )
+    metafunc.parametrize("backend", backend_params(*(marker.args if marker else ())), indirect=True)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -120,6 +122,15 @@ def database_url(backend: str, request: pytest.FixtureRequest) -> str:
     path: Path = request.getfixturevalue("tmp_path") / "test.db"
     shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
     return _sqlite_url(path)
+
+
+def empty_database_url(backend: str, directory: Path, request: pytest.FixtureRequest) -> str:
+    """A new database without any schema, for tests of `db upgrade` and of what the CLI fills: an SQLite
+    file in `directory`, or a PostgreSQL database that the run drops at its end."""
+    if backend == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres")
+        return server.create()
+    return _sqlite_url(directory / "database.db")
 
 
 @pytest.fixture

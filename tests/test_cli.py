@@ -1,4 +1,4 @@
-"""The `graphql-api` command driven as a user drives it: `python -m graphql_api …` on an SQLite file."""
+"""The `graphql-api` command driven as a user drives it: `python -m graphql_api …`, on each backend."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 
 from graphql_api.app import create_app
 from graphql_api.settings import Settings
-from tests.conftest import GraphQL
+from tests.conftest import GraphQL, backend_params, empty_database_url
 from tests.factories import Factory
 
 SEED = ["seed", "--demo", "--projects", "3", "--logs", "60"]
@@ -36,7 +36,8 @@ FIRST_PAGE = (
 
 @dataclass
 class Database:
-    path: Path
+    url: str
+    directory: Path  # where the commands run
     seed_output: str = ""
     projects_output: str = ""
 
@@ -46,16 +47,12 @@ class Database:
         result: list[dict[str, str]] = json.loads(self.projects_output)
         return result
 
-    @property
-    def url(self) -> str:
-        return f"sqlite+aiosqlite:///{self.path}"
-
 
 def start(database: Database, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "DATABASE_URL": database.url}
     return subprocess.Popen(
         [sys.executable, "-m", "graphql_api", *args],
-        cwd=database.path.parent,
+        cwd=database.directory,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -95,10 +92,16 @@ def graphql(database: Database) -> Iterator[GraphQL]:
         yield GraphQL(client)
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Database]:
+def new_database(backend: str, directory: Path, request: pytest.FixtureRequest) -> Database:
+    return Database(empty_database_url(backend, directory, request), directory)
+
+
+@pytest.fixture(scope="module", params=backend_params())
+def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Database]:
     """Three databases migrated and seeded by the CLI: seed 7 twice and seed 8 once."""
-    databases = {name: Database(tmp_path_factory.mktemp(name) / "demo.db") for name in ("a", "a_again", "b")}
+    databases = {
+        name: new_database(request.param, tmp_path_factory.mktemp(name), request) for name in ("a", "a_again", "b")
+    }
     seeds = {"a": "7", "a_again": "7", "b": "8"}
     run_all([(db, ["db", "upgrade"]) for db in databases.values()])
     outputs = run_all([(db, [*SEED, "--seed", seeds[name]]) for name, db in databases.items()])
@@ -108,8 +111,10 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Database]:
     return databases
 
 
-def test_db_upgrade_creates_the_schema_in_an_empty_database(tmp_path: Path) -> None:
-    database = Database(tmp_path / "new.db")
+def test_db_upgrade_creates_the_schema_in_an_empty_database(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    database = new_database(backend, tmp_path, request)
 
     result = run(database, "db", "upgrade")
 
@@ -232,9 +237,9 @@ def test_revoking_an_unknown_key_fails_with_one_line_on_stderr(seeded: dict[str,
     assert line.startswith("error: ")
 
 
-def test_export_schema_writes_to_a_file_what_it_prints(tmp_path: Path) -> None:
+def test_export_schema_writes_to_a_file_what_it_prints(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     output = tmp_path / "schema.graphql"
-    unused = Database(tmp_path / "unused.db")
+    unused = new_database("sqlite", tmp_path, request)
 
     printed, written = run_all(
         [(unused, ["export-schema"]), (unused, ["export-schema", "--output", str(output)])]
