@@ -1,4 +1,4 @@
-"""Fixtures: a migrated database per test and backend, the app over HTTP, test data factories, SQL counting."""
+"""Fixtures: a migrated database per test and backend, the app over HTTP, data factories, SQL counting."""
 
 from __future__ import annotations
 

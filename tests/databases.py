@@ -14,7 +14,7 @@ import os
 import secrets
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -24,7 +24,9 @@ from graphql_api.migrate import upgrade
 TEST_DATABASE_URL = "TEST_DATABASE_URL"
 BACKENDS = ("sqlite", "postgresql")
 PREFIX = "graphql_api_test_"
-NO_POSTGRESQL = f"PostgreSQL tests need {TEST_DATABASE_URL} (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/postgres)"
+NO_POSTGRESQL = (
+    f"PostgreSQL tests need {TEST_DATABASE_URL} (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/postgres)"
+)
 
 
 def admin_url() -> str | None:
@@ -72,7 +74,9 @@ class PostgresServer:
 
     def dsn(self, database: str) -> str:
         """The same database as a plain asyncpg DSN."""
-        return self.admin.set(drivername="postgresql", database=database).render_as_string(hide_password=False)
+        return self.admin.set(drivername="postgresql", database=database).render_as_string(
+            hide_password=False
+        )
 
     @property
     def host(self) -> str:
@@ -84,7 +88,9 @@ class PostgresServer:
 
     def _connection(self) -> asyncpg.Connection[Any]:
         if self._admin is None:
-            self._admin = self.runner.run(asyncpg.connect(self.dsn(self.admin.database or "postgres"), timeout=10))
+            self._admin = self.runner.run(
+                asyncpg.connect(self.dsn(self.admin.database or "postgres"), timeout=10)
+            )
             self.runner.run(self._drop_stale())
         return self._admin
 
@@ -134,7 +140,9 @@ class PostgresServer:
         for cleaner in self._cleaners:
             cleaner.close()
         for name in list(self._created):
-            self.runner.run(self._connection().execute(f"DROP DATABASE IF EXISTS {_quote(name)} WITH (FORCE)"))
+            self.runner.run(
+                self._connection().execute(f"DROP DATABASE IF EXISTS {_quote(name)} WITH (FORCE)")
+            )
         self._created.clear()
         if self._admin is not None:
             self.runner.run(self._admin.close())
@@ -146,14 +154,17 @@ class Cleaner:
 
     def __init__(self, server: PostgresServer, database: str) -> None:
         self.server = server
-        self._conn: asyncpg.Connection[Any] = server.runner.run(asyncpg.connect(server.dsn(database), timeout=10))
+        self._conn: asyncpg.Connection[Any] = server.runner.run(
+            asyncpg.connect(server.dsn(database), timeout=10)
+        )
         self._script = server.runner.run(self._delete_script())
 
     async def _delete_script(self) -> str:
         tables = {
             row["name"]
             for row in await self._conn.fetch(
-                "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                "SELECT tablename AS name FROM pg_tables"
+                " WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
             )
         }
         references = await self._conn.fetch(
@@ -168,7 +179,9 @@ class Cleaner:
         while remaining:
             # a table can be emptied once no table still holding rows points at it
             ready = sorted(
-                t for t in remaining if not any(r["parent"] == t and r["child"] in remaining for r in references)
+                t
+                for t in remaining
+                if not any(r["parent"] == t and r["child"] in remaining for r in references)
             )
             if not ready:
                 raise RuntimeError(f"foreign keys form a cycle among {sorted(remaining)}")

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import insert
 from starlette.testclient import TestClient
 
 from graphql_api import cli, models
@@ -60,7 +60,9 @@ MATCHES = {
 }
 
 
-def test_contains_starts_with_and_ends_with_ignore_case_in_every_alphabet(gql: GraphQL, factory: Factory) -> None:
+def test_contains_starts_with_and_ends_with_ignore_case_in_every_alphabet(
+    gql: GraphQL, factory: Factory
+) -> None:
     project = factory.project()
     for text in TEXTS.values():
         factory.log(project, message_text=text)
@@ -85,8 +87,11 @@ def test_the_servers_connections_refuse_to_write(settings: Settings, factory: Fa
         database = Database(settings)
         try:
             async with database.reader() as conn:
-                await conn.execute(insert(models.Project.__table__).values(id=models.new_id(), name="Sneaky",
-                                                                           created_at=models.utcnow()))
+                await conn.execute(
+                    insert(models.Project).values(
+                        id=models.new_id(), name="Sneaky", created_at=models.utcnow()
+                    )
+                )
         finally:
             await database.dispose()
 
@@ -179,13 +184,15 @@ def _wait_for_workers(log: Path, process: subprocess.Popen[bytes], *, count: int
     raise AssertionError(f"{count} workers did not start:\n{log.read_text()}")
 
 
-LOG_FIELDS = """id createdAt updatedAt projectId toNumber fromNumber messageText statusMessage whatsAppMessageId
-    status whatsAppCostInUSDCents incidentId userId monitorId teamId"""
+LOG_FIELDS = """id createdAt updatedAt projectId toNumber fromNumber messageText statusMessage
+    whatsAppMessageId status whatsAppCostInUSDCents incidentId userId monitorId teamId"""
 RELATIONS = """project { id name } incident { id title createdAt } user { id name } alert { title }
     monitor { name } team { name } statusPage { name } statusPageAnnouncement { title }
     scheduledMaintenance { title } onCallDutyPolicy { name } onCallDutyPolicyEscalationRule { name }
     onCallDutyPolicySchedule { name }"""
-PAGE = f"""query($where: WhatsAppLogFilter, $orderBy: [WhatsAppLogOrderBy!], $skip: Int! = 0, $limit: Int! = 100) {{
+PAGE = f"""query(
+  $where: WhatsAppLogFilter, $orderBy: [WhatsAppLogOrderBy!], $skip: Int! = 0, $limit: Int! = 100
+) {{
   whatsAppLogs(where: $where, orderBy: $orderBy, skip: $skip, limit: $limit) {{ {LOG_FIELDS} {RELATIONS} }}
   whatsAppLogCount(where: $where)
 }}"""
@@ -205,7 +212,12 @@ FILTERS: list[dict[str, Any] | None] = [
     {"statusMessage": {"contains": "meta api"}},
     {"not": {"messageText": {"contains": "error"}}},
     {"or": [{"whatsAppCostInUSDCents": {"gte": 5}}, {"status": {"eq": "Queued"}}]},
-    {"and": [{"createdAt": {"gte": "2026-09-01T00:00:00Z"}}, {"createdAt": {"lt": "2026-10-01T00:00:00+02:00"}}]},
+    {
+        "and": [
+            {"createdAt": {"gte": "2026-09-01T00:00:00Z"}},
+            {"createdAt": {"lt": "2026-10-01T00:00:00+02:00"}},
+        ]
+    },
     {"incidentId": {"isNull": False}, "not": {"teamId": {"isNull": True}}},
     {"whatsAppMessageId": {"startsWith": "WAMID.F"}},
 ]
@@ -218,7 +230,15 @@ ORDERS: list[list[dict[str, str]] | None] = [
     [{"updatedAt": "ASC"}],
     [{"toNumber": "DESC"}],
 ]
-ODD_TEXTS = ["Disk 100% full", "user_name changed", "ÉCOLE fermée", "école ouverte", "ΟΔΟΣ", "Straße", "ЖЁЛТЫЙ"]
+ODD_TEXTS = [
+    "Disk 100% full",
+    "user_name changed",
+    "ÉCOLE fermée",
+    "école ouverte",
+    "ΟΔΟΣ",
+    "Straße",
+    "ЖЁЛТЫЙ",
+]
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -71,12 +71,15 @@ def test_db_upgrade_migrates_an_empty_database_with_native_types_and_partial_ind
             types = {
                 (row["column_name"]): row["data_type"]
                 for row in await conn.fetch(
-                    "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'whatsapp_log'"
+                    "SELECT column_name, data_type FROM information_schema.columns"
+                    " WHERE table_name = 'whatsapp_log'"
                 )
             }
             indexes = {
                 row["indexname"]: row["indexdef"]
-                for row in await conn.fetch("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'whatsapp_log'")
+                for row in await conn.fetch(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'whatsapp_log'"
+                )
             }
             version = await conn.fetchval("SELECT version_num FROM alembic_version")
             return {"types": types, "indexes": indexes, "version": version}
@@ -196,7 +199,9 @@ def test_a_database_that_stops_answering_mid_session_is_service_unavailable_not_
             assert len(gql.data(LOGS)["whatsAppLogs"]) == 1
 
 
-def test_every_pooled_connection_busy_past_the_pool_timeout_is_service_unavailable(settings: Settings) -> None:
+def test_every_pooled_connection_busy_past_the_pool_timeout_is_service_unavailable(
+    settings: Settings,
+) -> None:
     async def two_readers_on_a_pool_of_one() -> None:
         database = Database(settings.with_(pool_size=1, max_overflow=0, pool_timeout=0.1))
         try:
