@@ -1,7 +1,7 @@
 """The databases the tests run on: SQLite always, PostgreSQL when TEST_DATABASE_URL points at a server.
 
 TEST_DATABASE_URL is an administrative database on that server (`postgresql+asyncpg://postgres@host/postgres`)
-used only to CREATE and DROP the run's own databases, named `graphql_api_test_<pid>_<random>`.
+used only to CREATE and DROP the run's own databases, named `graphql_api_test_<host>_<pid>_<random>`.
 One of them is migrated once per run; each test empties its tables (DELETE, child tables first: about a
 millisecond for the little data a test writes, where TRUNCATE takes 30 ms and a CREATE DATABASE from a
 template 50 ms).
@@ -10,8 +10,10 @@ template 50 ms).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import secrets
+import socket
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -24,6 +26,8 @@ from graphql_api.migrate import upgrade
 TEST_DATABASE_URL = "TEST_DATABASE_URL"
 BACKENDS = ("sqlite", "postgresql")
 PREFIX = "graphql_api_test_"
+# Runs on other machines may share the server: only this host's pids can be checked for life.
+HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 NO_POSTGRESQL = (
     f"PostgreSQL tests need {TEST_DATABASE_URL} (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/postgres)"
 )
@@ -97,16 +101,18 @@ class PostgresServer:
     async def _drop_stale(self) -> None:
         """Databases left by runs that were killed before they could drop them."""
         assert self._admin is not None
-        names = await self._admin.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", PREFIX + "%")
+        mine = f"{PREFIX}{HOST}_"
+        query = "SELECT datname FROM pg_database WHERE starts_with(datname, $1)"
+        names = await self._admin.fetch(query, mine)
         for (name,) in names:
-            pid = name.removeprefix(PREFIX).split("_")[0]
+            pid = name.removeprefix(mine).split("_")[0]
             if pid.isdigit() and not _pid_alive(int(pid)):
                 await self._admin.execute(f"DROP DATABASE IF EXISTS {_quote(name)} WITH (FORCE)")
 
     def create(self, *, migrated: bool = False) -> str:
         """A new empty (or migrated) database; returns its app URL."""
         admin = self._connection()
-        name = f"{PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
+        name = f"{PREFIX}{HOST}_{os.getpid()}_{secrets.token_hex(4)}"
         ctype = self.runner.run(
             admin.fetchval("SELECT datctype FROM pg_database WHERE datname = current_database()")
         )
