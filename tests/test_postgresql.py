@@ -91,7 +91,11 @@ def test_db_upgrade_migrates_an_empty_database_with_native_types_and_partial_ind
     assert found["types"]["project_id"] == "uuid"
     assert found["types"]["created_at"] == "timestamp with time zone"
     assert found["types"]["deleted_at"] == "timestamp with time zone"
-    for index in ("ix_whatsapp_log_project_created", "ix_whatsapp_log_project_status_created"):
+    for index in (
+        "ix_whatsapp_log_project_created",
+        "ix_whatsapp_log_project_status_created",
+        "ix_whatsapp_log_live_project",
+    ):
         assert found["indexes"][index].endswith("WHERE (deleted_at IS NULL)"), found["indexes"][index]
     from alembic.script import ScriptDirectory
 
