@@ -227,6 +227,29 @@ def test_a_query_costing_more_is_refused_before_its_limits_are_even_checked(
     assert error["message"].startswith(f"The operation would cost {cost}; at most 5000 is allowed.")
 
 
+def test_the_operation_that_runs_is_the_one_measured(
+    keyed: GraphQL, sql_statements: StatementCounter
+) -> None:
+    document = (
+        "query Cheap { whatsAppLogCount } "
+        "query Costly($n: Int! = 100) { "
+        + " ".join(
+            f"p{i}: whatsAppLogs(limit: $n) {{ id {RELATIONS_4} alert {{ title }} }}" for i in range(10)
+        )
+        + " }"
+    )
+    sql_statements.reset()
+    costly = keyed.client.post(
+        "/graphql", json={"query": document, "operationName": "Costly"}, headers={"ApiKey": keyed.key or ""}
+    )
+    assert costly.json()["errors"][0]["message"].startswith("The operation would cost 6000")
+    assert sql_statements.count == 0
+    cheap = keyed.client.post(
+        "/graphql", json={"query": document, "operationName": "Cheap"}, headers={"ApiKey": keyed.key or ""}
+    )
+    assert cheap.json() == {"data": {"whatsAppLogCount": 3}}
+
+
 @pytest.mark.parametrize("limits", [{"max_cost": 302}])
 def test_a_connection_costs_itself_its_page_info_and_its_page(
     keyed: GraphQL, sql_statements: StatementCounter

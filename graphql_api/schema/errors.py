@@ -25,7 +25,8 @@ def _past_graphql_core_limit(error: GraphQLError) -> bool:
     """graphql-core's own refusals of a document's size or nesting (the token limit is ours, applied
     by the parser; the nesting limit protects the interpreter's stack): QUERY_TOO_COMPLEX like ours."""
     message = error.message
-    return ("Document contains more than" in message and "tokens" in message) or "nested too deeply" in message
+    too_many_tokens = "Document contains more than" in message and "tokens" in message
+    return too_many_tokens or "nested too deeply" in message
 
 
 def error_code(error: GraphQLError) -> str | None:

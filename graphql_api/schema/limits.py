@@ -128,8 +128,10 @@ def _shape(selection_set: SelectionSetNode, fragments: Mapping[str, Shape]) -> S
             continue
         if isinstance(selection, InlineFragmentNode):
             inner = _shape(selection.selection_set, fragments)
+        elif isinstance(selection, FragmentSpreadNode):
+            inner = fragments.get(selection.name.value, Shape())
         else:
-            inner = fragments.get(selection.name.value, Shape())  # type: ignore[union-attr]
+            continue
         depth = max(depth, inner.depth)
         aliases += inner.aliases
         fields += inner.fields
@@ -233,8 +235,10 @@ class _Measure:
                     selection.selection_set,
                     self.schema.get_type(condition.name.value) if condition else parent,
                 )
+            elif isinstance(selection, FragmentSpreadNode):
+                inner = self.fragments.get(selection.name.value, Cost())
             else:
-                inner = self.fragments.get(selection.name.value, Cost())  # type: ignore[union-attr]
+                continue
             fixed += inner.fixed
             per_page += inner.per_page
             depth = max(depth, inner.filter_depth)

@@ -67,7 +67,7 @@ class Validation(SchemaExtension):
         schema = context.schema._schema
         rules = (*context.validation_rules, self.shape_rule)
         errors = list(_validate(schema, document, rules, self.hide_suggestions))
-        operation = None if errors else get_operation_ast(document, context.provided_operation_name)
+        operation = None if errors else get_operation_ast(document, context.operation_name)
         if operation is not None:  # else execution says which operation is missing
             cost = measure(
                 schema,
