@@ -397,3 +397,13 @@ def test_every_operation_of_a_batch_has_the_limits_of_a_request(keyed: GraphQL) 
     first, second = keyed.client.post("/graphql", json=batch, headers={"ApiKey": keyed.key or ""}).json()
     assert first == {"data": {"whatsAppLogCount": 3}}
     assert second["errors"][0]["extensions"]["code"] == TOO_COMPLEX
+
+
+def test_introspection_nested_deep_is_refused(keyed: GraphQL) -> None:
+    # Introspection is free of the depth and cost limits, and bounded by graphql-core's own rule instead.
+    nested = "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }"
+    body = keyed(nested)
+    assert body["data"] is None
+    assert body["errors"][0]["message"] == "Maximum introspection depth exceeded"
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert keyed.data("{ __schema { types { name fields { name type { name } } } } }")["__schema"]["types"]
