@@ -60,8 +60,18 @@ def _load(field: str, value: Any) -> Any:
 def encode_cursor(secret: str, *, keys: Sequence[SortKey], project_id: str, row: Any) -> str:
     """The cursor just after `row` (any object whose attributes are the sort columns and `id`)."""
     keys = sort_keys(keys)
-    values = [_dump(getattr(row, SORTABLE[k.field].column.key)) for k in keys]
-    payload = json.dumps([sort_spec(keys), project_id, values, row.id], separators=(",", ":")).encode()
+    values = [getattr(row, SORTABLE[k.field].column.key) for k in keys]
+    return signed(secret, cursor_payload(keys=keys, project_id=project_id, values=values, last_id=row.id))
+
+
+def cursor_payload(*, keys: Sequence[SortKey], project_id: str, values: Sequence[Any], last_id: str) -> bytes:
+    """What a cursor says: the sort order, the project, the row's sort values (dates in ISO) and id."""
+    dumped = [_dump(value) for value in values]
+    return json.dumps([sort_spec(keys), project_id, dumped, last_id], separators=(",", ":")).encode()
+
+
+def signed(secret: str, payload: bytes) -> str:
+    """The cursor for a payload (the compiled path signs the payloads its SQL built)."""
     return f"{_b64(payload)}.{_b64(_mac(secret, payload))}"
 
 

@@ -113,6 +113,37 @@ async def seek_logs(
 ) -> Sequence[Any]:
     """Keyset pages: the first `limit` logs strictly between the `after` and `before` positions (each
     the sort values and id of a row), or the last `limit` when `backward`; always in the sort order."""
+    stmt = select_seek_logs(
+        project_id=project_id,
+        where=where,
+        order=order,
+        limit=limit,
+        after=after,
+        before=before,
+        backward=backward,
+        fields=fields,
+        max_filter_depth=max_filter_depth,
+        max_in_items=max_in_items,
+    )
+    rows = records(await conn.execute(stmt))
+    return rows[::-1] if backward else rows
+
+
+def select_seek_logs(
+    *,
+    project_id: ProjectId,
+    where: Node | None = None,
+    order: Sequence[SortKey] = (),
+    limit: int = 10,
+    after: tuple[Sequence[Any], str] | None = None,
+    before: tuple[Sequence[Any], str] | None = None,
+    backward: bool = False,
+    fields: Iterable[str] | None = None,
+    max_filter_depth: int = 10,
+    max_in_items: int = 500,
+) -> Select[Any]:
+    """The SELECT of a keyset page, in the sort order (reversed when `backward`); also the inner query
+    of the compiled path."""
     keys = sort_keys(order)
     conditions = [_visible(project_id), to_sql(where, max_depth=max_filter_depth, max_in_items=max_in_items)]
     if after is not None:
@@ -121,14 +152,12 @@ async def seek_logs(
         conditions.append(seek(reverse(keys), *before))
     # The sort columns are always read: the page's cursors are made of them.
     columns = _columns(None if fields is None else [*fields, *(k.field for k in keys)])
-    stmt = (
+    return (
         select(*columns)
         .where(*conditions)
         .order_by(*order_by(reverse(keys) if backward else keys))
         .limit(limit)
     )
-    rows = records(await conn.execute(stmt))
-    return rows[::-1] if backward else rows
 
 
 async def get_log(

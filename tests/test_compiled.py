@@ -3,6 +3,7 @@ answer is the regular path's answer, value for value, error for error."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -43,7 +44,8 @@ class Paths:
         before = self.execution.stats.compiled + self.execution.stats.repeated
         body = self.compiled(query, variables, key=key)
         assert self.execution.stats.compiled + self.execution.stats.repeated == before + 1, "not compiled"
-        assert body == self.regular(query, variables, key=key)
+        regular = self.regular(query, variables, key=key)
+        assert body == regular, _first_difference(body, regular)
         return body
 
     def same_on_the_regular_path(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> Any:
@@ -55,12 +57,20 @@ class Paths:
         return body
 
 
+def _first_difference(compiled: Any, regular: Any) -> str:
+    a, b = json.dumps(compiled, indent=1).splitlines(), json.dumps(regular, indent=1).splitlines()
+    at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    return "compiled:\n" + "\n".join(a[max(0, at - 4) : at + 2]) + "\nregular:\n" + "\n".join(b[max(0, at - 4) : at + 2])
+
+
 @pytest.fixture
 def paths_with(settings: Settings) -> Iterator[Callable[..., Paths]]:
     """Paths over this test's database, with some settings changed."""
     with ExitStack() as stack:
 
         def make(**changes: Any) -> Paths:
+            # One cursor secret for both apps, so that their cursors can be compared.
+            changes.setdefault("cursor_secret", "the same for both paths")
             compiled_app = create_app(settings.with_(**changes, compiled_execution=True))
             regular_app = create_app(settings.with_(**changes, compiled_execution=False))
             compiled = stack.enter_context(TestClient(compiled_app))
@@ -209,7 +219,7 @@ def test_variables_are_bound_parameters_never_sql_text(paths: Paths, factory: Fa
     [
         "query($all: Boolean!) { whatsAppLogs { id status @include(if: $all) } }",
         "{ whatsAppLogs { id } __schema { queryType { name } } }",
-        "{ whatsAppLogsConnection(first: 2) { nodes { id } } }",
+        "{ whatsAppLogStats { logCount } }",
     ],
     ids=["directive", "introspection", "not-compiled-root-field"],
 )
@@ -297,3 +307,46 @@ def test_plans_and_statements_are_remembered_within_a_bound(
         paths.same(f"{{ whatsAppLogs(limit: {limit}) {{ id }} }}")
 
     assert max(paths.execution.cache_sizes().values()) <= 2 * 4
+
+
+def test_connection_pages_cursors_and_totals_match_in_both_directions(
+    paths: Paths, factory: Factory, project: str
+) -> None:
+    incident = factory.related("incident", project, "Down")
+    for i in range(9):
+        factory.log(project, status=["Sent", "Read", "Ünï"][i % 3], from_number=None if i % 2 else f"+{i}",
+                    incident_id=incident if i % 3 else None,
+                    created_at=BASE_TIME + timedelta(minutes=i // 2, microseconds=i * 7))  # fmt: skip
+    selection = (
+        "__typename totalCount pageInfo { __typename hasNextPage hasPreviousPage startCursor endCursor } "
+        "edges { __typename cursor node { id status incident { title } } } nodes { id fromNumber } n: nodes { createdAt }"
+    )
+    for order in ("", "orderBy: [{status: ASC}, {fromNumber: DESC}]", "orderBy: [{createdAt: ASC}]"):
+        for direction, end in (("first", "endCursor"), ("last", "startCursor")):
+            args = f"{direction}: 4, {order}, where: {{status: {{ne: \"x\"}}}}"
+            page = paths.same(f"{{ whatsAppLogsConnection({args}) {{ {selection} }} }}")["data"]["whatsAppLogsConnection"]
+            seen = len(page["nodes"])
+            while page["pageInfo"]["hasNextPage" if direction == "first" else "hasPreviousPage"]:
+                cursor = page["pageInfo"][end]
+                follow = f'{"after" if direction == "first" else "before"}: "{cursor}"'
+                query = f"{{ whatsAppLogsConnection({args}, {follow}) {{ {selection} }} }}"
+                page = paths.same(query)["data"]["whatsAppLogsConnection"]
+                seen += len(page["nodes"])
+            assert seen == 9 and page["totalCount"] == 9
+
+
+def test_a_cursor_of_another_project_or_order_is_refused_alike(
+    paths: Paths, factory: Factory, project: str
+) -> None:
+    factory.logs(project, 3)
+    other = factory.project("Other")
+    factory.logs(other, 3)
+    other_key = factory.api_key(other)
+    query = "query($a: String) { whatsAppLogsConnection(first: 1, after: $a) { pageInfo { endCursor } nodes { id } } }"
+    cursor = paths.same(query, {"a": None})["data"]["whatsAppLogsConnection"]["pageInfo"]["endCursor"]
+    paths.same(query, {"a": cursor})  # remembered now, for this project
+
+    body = paths.same_on_the_regular_path(query, {"a": cursor}, key=other_key)
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    reordered = query.replace("first: 1", "first: 1, orderBy: [{status: ASC}]")
+    assert paths.same_on_the_regular_path(reordered, {"a": cursor})["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

@@ -27,7 +27,7 @@ from tests.conftest import GraphQL
 from tests.factories import BASE_TIME, Factory
 
 EXAMPLES = 60
-ROOTS = ["whatsAppLogs", "whatsAppLog", "whatsAppLogCount"]
+ROOTS = ["whatsAppLogs", "whatsAppLog", "whatsAppLogCount", "whatsAppLogsConnection"]
 TEXTS = ["", "Sent", "Failed", "ünïcödé 🚀", "tab\t\"q\" \\ 100% _x_", "Σίσυφος ΣΑΣ", "x" * 5000, "İstanbul"]
 INTS = [0, 1, -1, 7, 2**31 - 1, -(2**31)]
 MICROS = [0, 1, 500_000, 999_999]
@@ -137,6 +137,7 @@ def _selection(draw: st.DrawFn) -> tuple[str, str]:
 def compare(settings: Settings, factory: Factory) -> Iterator[Callable[[str, dict[str, Any] | None], dict[str, Any]]]:
     seeded = Seeded(factory)
     with ExitStack() as stack:
+        settings = settings.with_(cursor_secret="the same for both paths")
         compiled_app = create_app(settings.with_(compiled_execution=True))
         regular_app = create_app(settings.with_(compiled_execution=False))
         compiled = GraphQL(stack.enter_context(TestClient(compiled_app)), seeded.key)
@@ -216,3 +217,36 @@ def test_whole_random_queries_from_the_schema_answer_alike(compare: Any) -> None
     check()
     stats = compare.execution.stats
     assert stats.compiled + stats.repeated >= EXAMPLES // 10, stats
+
+
+def test_random_connection_pages_and_their_next_pages_answer_alike(compare: Any) -> None:
+    seeded: Seeded = compare.seeded
+
+    @hypothesis_settings(max_examples=EXAMPLES // 2, deadline=None, derandomize=True,
+                         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+    @given(
+        selection=_selection(),
+        where=st.none() | _filters(seeded),
+        order=st.lists(st.sampled_from(sorted(SORTABLE)).flatmap(
+            lambda f: st.sampled_from([{f: "ASC"}, {f: "DESC"}])), max_size=2),  # fmt: skip
+        size=st.integers(1, 12),
+        backward=st.booleans(),
+    )
+    def check(selection: tuple[str, str], where: Any, order: list[Any], size: int, backward: bool) -> None:
+        fields, fragment = selection
+        direction, towards = ("last", "before") if backward else ("first", "after")
+        query = (
+            f"query($w: WhatsAppLogFilter, $o: [WhatsAppLogOrderBy!], $n: Int, $c: String) "
+            f"{{ c: whatsAppLogsConnection(where: $w, orderBy: $o, {direction}: $n, {towards}: $c) {{ "
+            f"totalCount pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }} "
+            f"edges {{ cursor node {{ {fields} }} }} nodes {{ id }} }} }}{fragment}"
+        )
+        variables = {"w": where, "o": order, "n": size, "c": None}
+        page = compare(query, variables)
+        info = (page.get("data") or {}).get("c", {}).get("pageInfo")
+        if info and info["endCursor"]:
+            compare(query, {**variables, "c": info["startCursor" if backward else "endCursor"]})
+
+    check()
+    stats = compare.execution.stats
+    assert stats.compiled + stats.repeated >= EXAMPLES // 2, stats

@@ -166,3 +166,39 @@ def _bytes_sqlite(element: JsonBytes, compiler: SQLCompiler, **kw: Any) -> str:
 def _bytes_postgresql(element: JsonBytes, compiler: SQLCompiler, **kw: Any) -> str:
     (c,) = _args(element, compiler, **kw)
     return f"convert_to(CAST({c} AS text), 'UTF8')"
+
+
+class JsonBool(FunctionElement[bool]):
+    """A JSON true/false from an SQL condition (SQLite has no boolean type)."""
+
+    type = Text()
+    inherit_cache = True
+
+
+@compiles(JsonBool, "sqlite")
+def _bool_sqlite(element: JsonBool, compiler: SQLCompiler, **kw: Any) -> str:
+    (c,) = _args(element, compiler, **kw)
+    return f"CASE WHEN {c} THEN json('true') ELSE json('false') END"
+
+
+@compiles(JsonBool, "postgresql")
+def _bool_postgresql(element: JsonBool, compiler: SQLCompiler, **kw: Any) -> str:
+    (c,) = _args(element, compiler, **kw)
+    return f"({c})"
+
+
+class JsonList(FunctionElement[str]):
+    """A JSON array of the given values, as text (the payload of a cursor)."""
+
+    type = Text()
+    inherit_cache = True
+
+
+@compiles(JsonList, "sqlite")
+def _list_sqlite(element: JsonList, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_array({', '.join(_args(element, compiler, **kw))})"
+
+
+@compiles(JsonList, "postgresql")
+def _list_postgresql(element: JsonList, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST(json_build_array({', '.join(_args(element, compiler, **kw))}) AS text)"

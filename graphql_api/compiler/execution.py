@@ -27,11 +27,14 @@ from graphql_api.auth import Principal
 from graphql_api.compiler.arguments import Arguments
 from graphql_api.compiler.cache import LRU
 from graphql_api.compiler.driver import DriverStatement, to_driver
-from graphql_api.compiler.plan import NotCompilable, Plan, RootField, Typename, build_plan
+from graphql_api.compiler.plan import NotCompilable, Plan, Typename, build_plan
 from graphql_api.compiler.repeat import fast_path_safe
 from graphql_api.compiler.runner import Elsewhere, runner_for
-from graphql_api.compiler.statements import ROOT_FIELDS, Build
+from graphql_api.compiler.cursors import new_marker, sign_cursors
+from graphql_api.compiler.roots import ROOT_FIELDS
+from graphql_api.compiler.statements import Build
 from graphql_api.errors import ApiError, Timeout
+from graphql_api.filters import SortKey
 from graphql_api.observability import note_operation
 from graphql_api.services import Services
 
@@ -69,6 +72,11 @@ class _Root:
     key: bytes  # `"alias":`
     statement: DriverStatement | None
     constant: bytes | None = None
+    cursor_keys: tuple[SortKey, ...] | None = None  # the root's JSON has cursors to sign
+
+
+# In the statements cache: this request's statements depend on the caller's project (its cursors).
+_PER_PROJECT: tuple[_Root, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,8 @@ class CompiledExecution:
         self._arguments = Arguments(schema)
         self._dialect = services.database.read_engine.dialect
         self._runner = runner_for(services.database, pool_size=max(services.settings.pool_size, 1))
-        self._build = Build(dialect=self._dialect.name, settings=services.settings)
+        self._cursor_secret = services.cursor_secret
+        self._cursor_marker = new_marker()
         self._root_fields = frozenset(ROOT_FIELDS)
         # Plans per (document, operation name, permissions shape); False: not compilable.
         self._plans: LRU[tuple[Any, ...], Plan | bool] = LRU(cache_size)
@@ -183,7 +192,7 @@ class CompiledExecution:
         plan = self._plan(key[0], operation_name, document, principal.permissions)
         if plan is None:
             return None
-        roots = self._compiled(key, plan, principal.permissions, variables)
+        roots = self._compiled(key, plan, principal, variables)
         if roots is None:
             return None
         statements = [root.statement for root in roots if root.statement is not None]
@@ -205,6 +214,14 @@ class CompiledExecution:
             if value is None:
                 parts.append(root.key + b"null")
             elif isinstance(value, bytes):
+                if root.cursor_keys is not None:
+                    value = sign_cursors(
+                        value,
+                        marker=self._cursor_marker,
+                        secret=self._cursor_secret,
+                        keys=root.cursor_keys,
+                        project_id=principal.project_id,
+                    )
                 parts.append(root.key + value)
             else:
                 parts.append(root.key + str(int(value)).encode())
@@ -225,21 +242,35 @@ class CompiledExecution:
         return plan if isinstance(plan, Plan) else None
 
     def _compiled(
-        self, key: tuple[str, ...], plan: Plan, permissions: frozenset[str], variables: dict[str, Any] | None
+        self, key: tuple[str, ...], plan: Plan, principal: Principal, variables: dict[str, Any] | None
     ) -> tuple[_Root, ...] | None:
-        roots = self._statements.get((*key, permissions))
+        shared = (*key, principal.permissions)
+        roots = self._statements.get(shared)
+        if roots == _PER_PROJECT:
+            roots = self._statements.get((*shared, principal.project_id))
         if roots is None:
+            build = Build(
+                dialect=self._dialect.name,
+                settings=self._settings,
+                caller_project=principal.project_id,
+                cursor_secret=self._cursor_secret,
+                cursor_marker=self._cursor_marker,
+            )
             try:
-                roots = self._compile(plan, variables)
+                roots = self._compile(plan, variables, build)
             except (NotCompilable, ApiError, GraphQLError):
                 return None  # the regular path reports what is wrong with the arguments
             except Exception:  # noqa: BLE001 - a gap in the compiler must not cost the request
                 logger.warning("could not compile an operation; answering on the regular path", exc_info=True)
                 return None
-            self._statements.put((*key, permissions), roots)
+            if build.per_project:
+                self._statements.put(shared, _PER_PROJECT)
+                self._statements.put((*shared, principal.project_id), roots)
+            else:
+                self._statements.put(shared, roots)
         return roots
 
-    def _compile(self, plan: Plan, variables: dict[str, Any] | None) -> tuple[_Root, ...]:
+    def _compile(self, plan: Plan, variables: dict[str, Any] | None, build: Build) -> tuple[_Root, ...]:
         coerced = self._arguments.variables(plan.operation, variables)
         roots: list[_Root] = []
         for key, field in plan.fields:
@@ -247,14 +278,14 @@ class CompiledExecution:
             if isinstance(field, Typename):
                 roots.append(_Root(encoded_key, None, json.dumps(field.type_name).encode()))
                 continue
-            roots.append(self._root(encoded_key, field, self._arguments.of_field(field.name, field.node, coerced)))
+            args = self._arguments.of_field(field.name, field.node, coerced)
+            build.cursor_keys = None
+            built = ROOT_FIELDS[field.name](args, field.selection, build)
+            if isinstance(built, bytes):
+                roots.append(_Root(encoded_key, None, built))
+            else:
+                roots.append(_Root(encoded_key, to_driver(built, self._dialect), cursor_keys=build.cursor_keys))
         return tuple(roots)
-
-    def _root(self, key: bytes, field: RootField, args: dict[str, Any]) -> _Root:
-        built = ROOT_FIELDS[field.name](args, field.selection, self._build)
-        if isinstance(built, bytes):
-            return _Root(key, None, built)
-        return _Root(key, to_driver(built, self._dialect))
 
 
 def compiled_response(body: dict[str, Any]) -> bytes:

@@ -17,7 +17,7 @@ from graphql_api import queries
 from graphql_api.compiler import emit
 from graphql_api.compiler.plan import Field, NotCompilable, Selection, Typename
 from graphql_api.fields import FIELDS, LOG, PROJECT, RELATIONS, Relation
-from graphql_api.filters import check_page, order_by
+from graphql_api.filters import SortKey, check_page, order_by
 from graphql_api.schema.inputs import to_node, to_sort_keys
 from graphql_api.settings import Settings
 
@@ -29,12 +29,20 @@ _PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
 NULL = b"null"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Build:
     """What a root field needs from its surroundings to build its statement."""
 
     dialect: str
     settings: Settings
+    # The caller's project and the cursor secret: only to read cursors, whose validity depends on
+    # them; a statement built with them is remembered for that project alone (`per_project`).
+    caller_project: str = ""
+    cursor_secret: str = ""
+    # Marks the cursors in the JSON for signing after the statement ran (see compiler.cursors).
+    cursor_marker: str = ""
+    per_project: bool = False
+    cursor_keys: tuple[SortKey, ...] | None = None  # the sort order of the cursors to sign
 
     @property
     def project_id(self) -> BindParameter[str]:
@@ -51,7 +59,8 @@ def _scalar(type_name: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
     raise NotCompilable(f"scalar {type_name}")
 
 
-def _object(pairs: list[tuple[str, ColumnElement[Any]]]) -> emit.JsonObject:
+def json_object(pairs: list[tuple[str, ColumnElement[Any]]]) -> emit.JsonObject:
+    """A JSON object of (key, value) pairs, in their order."""
     args: list[ColumnElement[Any]] = []
     for name, value in pairs:
         args += [emit.key(name), value]
@@ -75,7 +84,7 @@ def _related(relation: Relation, selection: Selection, log: FromClause, build: B
             raise NotCompilable(f"related field {item.name}")
         pairs.append((key, _scalar(item.type_name, table.c[column])))
     return (
-        select(_object(pairs))
+        select(json_object(pairs))
         .where(table.c.id == log.c[relation.fk_column.key], queries.related_scope(relation, build.project_id))
         .scalar_subquery()
     )
@@ -108,7 +117,7 @@ def log_object(selection: Selection, log: FromClause, build: Build) -> emit.Json
             pairs.append((key, _related(relation, item.selection, log, build)))
         else:
             raise NotCompilable(f"WhatsAppLog.{item.name}")
-    return _object(pairs)
+    return json_object(pairs)
 
 
 # A root field's statement from its converted arguments and selection: a SELECT of one value (JSON
@@ -153,10 +162,3 @@ def whats_app_log_count(args: Mapping[str, Any], selection: Selection | None, bu
         max_filter_depth=build.settings.max_filter_depth,
         max_in_items=build.settings.max_in_items,
     )
-
-
-ROOT_FIELDS: dict[str, RootBuilder] = {
-    "whatsAppLogs": whats_app_logs,
-    "whatsAppLog": whats_app_log,
-    "whatsAppLogCount": whats_app_log_count,
-}

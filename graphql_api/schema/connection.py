@@ -85,7 +85,8 @@ class WhatsAppLogConnection:
             )
 
 
-def _size(first: int | None, last: int | None) -> int:
+def page_size(first: int | None, last: int | None) -> int:
+    """The page size `first` or `last` asks for (BAD_USER_INPUT for both, or out of 1 to 100)."""
     if first is not None and last is not None:
         raise BadUserInput("Pass `first` or `last`, not both.")
     if last is not None:
@@ -127,7 +128,7 @@ async def whats_app_logs_connection(
         str | None, strawberry.argument(description="End before the log with this cursor.")
     ] = None,
 ) -> WhatsAppLogConnection:
-    size = _size(first, last)
+    size = page_size(first, last)
     backward = last is not None
     principal = await info.context.principal()
     settings = info.context.settings

@@ -1,0 +1,13 @@
+"""The root fields the compiler covers, each with the function that builds its statement."""
+
+from __future__ import annotations
+
+from graphql_api.compiler.connection import whats_app_logs_connection
+from graphql_api.compiler.statements import RootBuilder, whats_app_log, whats_app_log_count, whats_app_logs
+
+ROOT_FIELDS: dict[str, RootBuilder] = {
+    "whatsAppLogs": whats_app_logs,
+    "whatsAppLog": whats_app_log,
+    "whatsAppLogCount": whats_app_log_count,
+    "whatsAppLogsConnection": whats_app_logs_connection,
+}
