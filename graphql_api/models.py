@@ -228,6 +228,15 @@ class WhatsAppLog(Base):
     )
 
 
+class WhatsAppLogLiveCount(Base):
+    """How many live logs each project has, kept by triggers on whatsapp_log (migration 0003)."""
+
+    __tablename__ = "whatsapp_log_live_count"
+
+    project_id: Mapped[str] = mapped_column(GUID, ForeignKey("project.id"), primary_key=True)
+    live_logs: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
 class ApiKey(Base):
     __tablename__ = "api_key"
 
