@@ -173,7 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "path": str(data.path),
         "built_seconds": data.built_seconds,
     }
-    result["plans"] = explain.plans(data, _deep_position(data, inproc))
+    try:
+        result["plans"] = explain.plans(data, _deep_position(data, inproc))
+    except (AttributeError, ImportError) as exc:  # a checkout older than the statement builders
+        result["plans"] = {"not available in this checkout": [repr(exc)]}
     result["targets"] = report.met(result["figures"])
     result["machine"] = {
         "cores": os.cpu_count(),
