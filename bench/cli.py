@@ -14,8 +14,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from bench import explain, report
 from bench import queries as q
+from bench import report
 from bench.data import CACHE, plan_for, prepare
 from bench.inprocess import CodePath, Figures, run
 from bench.load import have_wrk
@@ -174,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "built_seconds": data.built_seconds,
     }
     try:
+        from bench import explain
+
         result["plans"] = explain.plans(data, _deep_position(data, inproc))
     except (AttributeError, ImportError) as exc:  # a checkout older than the statement builders
         result["plans"] = {"not available in this checkout": [repr(exc)]}
