@@ -40,6 +40,7 @@ def statements(data: Dataset, deep_position: tuple[list[Any], str] | None) -> di
             project_id=project, where=BY_STATUS, order=NEWEST, skip=100_000, limit=100
         ),
         "count (no filter)": queries.select_count(project_id=project),
+        "count by status": queries.select_count(project_id=project, where=BY_STATUS),
         "related records by id (incident)": queries.select(incident.table.c.id).where(
             incident.table.c.id.in_(["00000000-0000-4000-8000-000000000000"]),
             queries.related_scope(incident, project),
