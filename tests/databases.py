@@ -155,6 +155,12 @@ class PostgresServer:
         self.runner.close()
 
 
+# The tables as they are now: a test that migrates the shared database (down and up, or to a revision
+# added while the run goes on) recreates or adds tables, and the DELETE script must follow.
+_TABLES_NOW = """SELECT string_agg(oid::text, ',' ORDER BY oid) FROM pg_class
+                 WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p')"""
+
+
 class Cleaner:
     """Empties every table of one database but alembic_version, children before parents."""
 
@@ -163,7 +169,8 @@ class Cleaner:
         self._conn: asyncpg.Connection[Any] = server.runner.run(
             asyncpg.connect(server.dsn(database), timeout=10)
         )
-        self._script = server.runner.run(self._delete_script())
+        self._tables = ""
+        self._script = ""
 
     async def _delete_script(self) -> str:
         tables = {
@@ -196,7 +203,13 @@ class Cleaner:
         return "; ".join(f"DELETE FROM {_quote(t)}" for t in order)
 
     def clean(self) -> None:
-        self.server.runner.run(self._conn.execute(self._script))
+        self.server.runner.run(self._clean())
+
+    async def _clean(self) -> None:
+        tables = await self._conn.fetchval(_TABLES_NOW)
+        if tables != self._tables:
+            self._script, self._tables = await self._delete_script(), tables
+        await self._conn.execute(self._script)
 
     def close(self) -> None:
         self.server.runner.run(self._conn.close())
