@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, String, func, literal_column, select
+from sqlalchemy import ColumnElement, FromClause, Select, String, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -20,7 +20,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from graphql_api.errors import BadUserInput
 from graphql_api.fields import LOG, RELATIONS, Relation
 from graphql_api.filters import Node, to_sql
-from graphql_api.queries import _visible
+from graphql_api.queries import ProjectId, _visible
 
 DEFAULT_BUCKETS = 1000
 MAX_BUCKETS = 10_000
@@ -113,6 +113,30 @@ async def log_stats(
     Columns: one per plain key (`status`, `day`…), `<key>_id`, `<key>_label`, `<key>_created_at` per
     related key, then `log_count`, `total_cost`, `min_cost`, `max_cost`. No bucket for zero logs.
     """
+    stmt = select_log_stats(
+        project_id=project_id,
+        where=where,
+        group_by=group_by,
+        limit=limit,
+        max_filter_depth=max_filter_depth,
+        max_in_items=max_in_items,
+    )
+    rows = (await conn.execute(stmt)).all()
+    # Without group keys an aggregate always yields one row, even over no logs: that is no bucket.
+    return [row for row in rows if row.log_count > 0]
+
+
+def select_log_stats(
+    *,
+    project_id: ProjectId,
+    where: Node | None = None,
+    group_by: Sequence[str] = (),
+    limit: int = DEFAULT_BUCKETS,
+    max_filter_depth: int = 10,
+    max_in_items: int = 500,
+) -> Select[Any]:
+    """The SELECT of the buckets (also the inner query of the compiled path); it yields one row with
+    `log_count` 0 when there is no group key and no log."""
     check_bucket_limit(limit)
     keys = [GROUP_KEYS[name] for name in dict.fromkeys(group_by)]
     cost = LOG.c.whatsapp_cost_in_usd_cents
@@ -142,7 +166,7 @@ async def log_stats(
         groups += record
         # By name/title, then id for records that share one: readable and still deterministic.
         order += [record[1].asc().nulls_first(), record[0].asc().nulls_first()]
-    stmt = (
+    return (
         select(
             *columns,
             func.count().label("log_count"),
@@ -156,6 +180,3 @@ async def log_stats(
         .order_by(*order)
         .limit(limit)
     )
-    rows = (await conn.execute(stmt)).all()
-    # Without group keys an aggregate always yields one row, even over no logs: that is no bucket.
-    return [row for row in rows if row.log_count > 0]

@@ -58,8 +58,8 @@ class IsoDateTime(FunctionElement[str]):
 
 
 class Int32(FunctionElement[int]):
-    """A GraphQL Int. On SQLite a value outside 32 bits makes the statement fail (the regular path then
-    answers with its own error); PostgreSQL's `integer` column cannot hold one."""
+    """A GraphQL Int: a value outside 32 bits makes the statement fail, and the regular path then
+    answers with its own error."""
 
     type = Integer()
     inherit_cache = True
@@ -146,7 +146,12 @@ def _int_sqlite(element: Int32, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(Int32, "postgresql")
 def _int_postgresql(element: Int32, compiler: SQLCompiler, **kw: Any) -> str:
     (c,) = _args(element, compiler, **kw)
-    return c
+    # Columns are `integer`, but sums are `bigint`: out of range, a failing cast (at run time, unlike
+    # a constant 1/0) hands the request to the regular path.
+    return (
+        f"CASE WHEN {c} IS NULL OR {c} BETWEEN -2147483648 AND 2147483647 THEN {c} "
+        f"ELSE CAST(CAST({c} AS text) || '!' AS integer) END"
+    )
 
 
 class JsonBytes(FunctionElement[bytes]):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from graphql_api.compiler.connection import whats_app_logs_connection
+from graphql_api.compiler.stats import whats_app_log_stats
 from graphql_api.compiler.statements import RootBuilder, whats_app_log, whats_app_log_count, whats_app_logs
 
 ROOT_FIELDS: dict[str, RootBuilder] = {
@@ -10,4 +11,5 @@ ROOT_FIELDS: dict[str, RootBuilder] = {
     "whatsAppLog": whats_app_log,
     "whatsAppLogCount": whats_app_log_count,
     "whatsAppLogsConnection": whats_app_logs_connection,
+    "whatsAppLogStats": whats_app_log_stats,
 }

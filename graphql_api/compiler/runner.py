@@ -63,8 +63,22 @@ class _SqliteConnection:
         return None if row is None else row[0]
 
 
+class _Announce:
+    """Tells the read engine's `before_cursor_execute` listeners (metrics, tests counting statements)
+    about a statement that runs past SQLAlchemy. They get no connection or cursor: there is none."""
+
+    def __init__(self, database: Database) -> None:
+        self._dispatch = database.read_engine.sync_engine.dispatch
+
+    def __call__(self, statement: DriverStatement, params: Sequence[Any]) -> None:
+        listeners = self._dispatch.before_cursor_execute
+        if listeners:
+            listeners(None, None, statement.sql, params, None, False)
+
+
 class SqliteRunner:
-    def __init__(self, path: str, pool_size: int) -> None:
+    def __init__(self, path: str, pool_size: int, announce: _Announce) -> None:
+        self._announce = announce
         self._path = path
         self._pool_size = pool_size
         self._idle: list[_SqliteConnection] = []
@@ -85,6 +99,7 @@ class SqliteRunner:
     async def _value(
         self, connection: _SqliteConnection, statement: DriverStatement, params: Sequence[Any], on_loop_only: bool
     ) -> Any:
+        self._announce(statement, params)
         if not self._slow.get(statement.sql):
             try:
                 return connection.fetch(statement.sql, params, LOOP_BUDGET_SECONDS)
@@ -118,9 +133,10 @@ class SqliteRunner:
 class PoolRunner:
     """Through the read engine's pool: asyncpg directly, any other driver via SQLAlchemy."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, announce: _Announce) -> None:
         self._database = database
         self._driver = database.read_engine.dialect.driver
+        self._announce = announce
 
     async def values(
         self, statements: Sequence[DriverStatement], project_id: str, *, on_loop_only: bool = False
@@ -130,7 +146,9 @@ class PoolRunner:
             if self._driver == "asyncpg":
                 driver = (await conn.get_raw_connection()).driver_connection
                 for statement in statements:
-                    values.append(await driver.fetchval(statement.sql, *statement.parameters(project_id)))
+                    params = statement.parameters(project_id)
+                    self._announce(statement, params)
+                    values.append(await driver.fetchval(statement.sql, *params))
             else:
                 for statement in statements:
                     result = await conn.exec_driver_sql(statement.sql, tuple(statement.parameters(project_id)))
@@ -154,4 +172,5 @@ def sqlite_file(url: str) -> str | None:
 def runner_for(database: Database, *, pool_size: int) -> SqliteRunner | PoolRunner:
     settings = database.settings
     path = sqlite_file(settings.database_read_url or settings.database_url)
-    return SqliteRunner(path, pool_size) if path is not None else PoolRunner(database)
+    announce = _Announce(database)
+    return SqliteRunner(path, pool_size, announce) if path is not None else PoolRunner(database, announce)

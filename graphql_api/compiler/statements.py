@@ -49,7 +49,8 @@ class Build:
         return bindparam(PROJECT_PARAM, value=_PLACEHOLDER, type_=LOG.c.project_id.type)
 
 
-def _scalar(type_name: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
+def scalar(type_name: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A column as the JSON of a GraphQL scalar of `type_name`."""
     if type_name == "DateTime":
         return emit.IsoDateTime(column)
     if type_name == "Int":
@@ -69,7 +70,7 @@ def json_object(pairs: list[tuple[str, ColumnElement[Any]]]) -> emit.JsonObject:
 
 # Fields of the related types (Incident, Monitor, Project...) and their columns; `title` or `name`
 # is the relation's label.
-_RELATED_COLUMNS = {"id": "id", "createdAt": "created_at", "name": "name", "title": "title"}
+RELATED_COLUMNS = {"id": "id", "createdAt": "created_at", "name": "name", "title": "title"}
 
 
 def _related(relation: Relation, selection: Selection, log: FromClause, build: Build) -> ColumnElement[Any]:
@@ -79,10 +80,10 @@ def _related(relation: Relation, selection: Selection, log: FromClause, build: B
         if isinstance(item, Typename):
             pairs.append((key, emit.constant(item.type_name)))
             continue
-        column = _RELATED_COLUMNS.get(item.name)
+        column = RELATED_COLUMNS.get(item.name)
         if column is None or column not in table.c or item.selection is not None:
             raise NotCompilable(f"related field {item.name}")
-        pairs.append((key, _scalar(item.type_name, table.c[column])))
+        pairs.append((key, scalar(item.type_name, table.c[column])))
     return (
         select(json_object(pairs))
         .where(table.c.id == log.c[relation.fk_column.key], queries.related_scope(relation, build.project_id))
@@ -111,7 +112,7 @@ def log_object(selection: Selection, log: FromClause, build: Build) -> emit.Json
         if isinstance(item, Typename):
             pairs.append((key, emit.constant(item.type_name)))
         elif item.name in FIELDS and item.selection is None:
-            pairs.append((key, _scalar(item.type_name, log.c[FIELDS[item.name].column.key])))
+            pairs.append((key, scalar(item.type_name, log.c[FIELDS[item.name].column.key])))
         elif item.selection is not None and (item.name in RELATIONS or item.name == PROJECT.name):
             relation = PROJECT if item.name == PROJECT.name else RELATIONS[item.name]
             pairs.append((key, _related(relation, item.selection, log, build)))
