@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.dialects import sqlite
 
 from bench import queries as q
@@ -41,7 +42,7 @@ def statements(data: Dataset, deep_position: tuple[list[Any], str] | None) -> di
         ),
         "count (no filter)": queries.select_count(project_id=project),
         "count by status": queries.select_count(project_id=project, where=BY_STATUS),
-        "related records by id (incident)": queries.select(incident.table.c.id).where(
+        "related records by id (incident)": select(incident.table.c.id).where(
             incident.table.c.id.in_(["00000000-0000-4000-8000-000000000000"]),
             queries.related_scope(incident, project),
         ),
