@@ -15,5 +15,5 @@ __all__ = ["CompiledExecution", "RawJSON", "compiled_response", "install"]
 def install(schema: strawberry.Schema, services: Services, *, cache_size: int = 512) -> CompiledExecution:
     """Add the compiled path to a built schema, as its last extension (after every validation rule)."""
     execution = CompiledExecution(schema, services, cache_size=cache_size)
-    schema.extensions = [*schema.extensions, lambda: CompiledExecutionExtension(execution)]
+    schema.extensions = (*schema.extensions, lambda: CompiledExecutionExtension(execution))
     return execution

@@ -34,7 +34,9 @@ def _node_selections(selection: Selection) -> list[Selection]:
             if item.name == "nodes":
                 found.append(item.selection)
             elif item.name == "edges":
-                found += [sub.selection for _, sub in item.selection if isinstance(sub, Field) and sub.selection]
+                found += [
+                    sub.selection for _, sub in item.selection if isinstance(sub, Field) and sub.selection
+                ]
     return found
 
 
@@ -87,7 +89,9 @@ class _Page:
         return build_edge
 
 
-def whats_app_logs_connection(args: Mapping[str, Any], selection: Selection | None, build: Build) -> Select[Any]:
+def whats_app_logs_connection(
+    args: Mapping[str, Any], selection: Selection | None, build: Build
+) -> Select[Any]:
     assert selection is not None
     size = page_size(args.get("first"), args.get("last"))
     backward = args.get("last") is not None
@@ -119,7 +123,9 @@ def whats_app_logs_connection(args: Mapping[str, Any], selection: Selection | No
         max_in_items=build.settings.max_in_items,
     )
     fetched = seek.cte("l")
-    in_seek_order = [ClauseAdapter(fetched).traverse(c) for c in order_by(reverse(keys) if backward else keys)]
+    in_seek_order = [
+        ClauseAdapter(fetched).traverse(c) for c in order_by(reverse(keys) if backward else keys)
+    ]
     numbered = select(fetched, func.row_number().over(order_by=in_seek_order).label("_n")).cte("r")
     page = _Page(numbered, keys, size, backward, build)
     more = emit.JsonBool(select(func.count()).select_from(fetched).scalar_subquery() > size)

@@ -19,9 +19,7 @@ def new_marker() -> str:
     return f"~~cursor{secrets.token_hex(8)}~"
 
 
-def sign_cursors(
-    data: bytes, *, marker: str, secret: str, keys: Sequence[SortKey], project_id: str
-) -> bytes:
+def sign_cursors(data: bytes, *, marker: str, secret: str, keys: Sequence[SortKey], project_id: str) -> bytes:
     """`data` with every marked cursor (a JSON string: marker, then a JSON array) signed."""
     pattern = re.compile(b'"' + re.escape(marker.encode()) + rb'((?:[^"\\]|\\.)*)"')
 

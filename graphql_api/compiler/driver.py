@@ -39,7 +39,7 @@ def to_driver(statement: Select[Any], dialect: Dialect) -> DriverStatement:
     # IN lists expanded to one parameter per value, as SQLAlchemy's own execution expands them.
     expanded = compiled.construct_expanded_state()
     # Type processors (GUID, UTCDateTime...) as that execution would apply them.
-    processors: dict[str, Callable[[Any], Any]] = {
+    processors: dict[str, Any] = {
         **compiled._bind_processors,  # noqa: SLF001
         **expanded.processors,
     }

@@ -44,7 +44,7 @@ class JsonObject(FunctionElement[str]):
 
 
 class JsonArray(FunctionElement[str]):
-    """Aggregate: a JSON array of the rows' objects (`[]` for no rows), in the order of the second argument."""
+    """Aggregate: a JSON array of the rows' objects (`[]` for no rows), ordered by the second argument."""
 
     type = Text()
     inherit_cache = True
@@ -88,7 +88,9 @@ def _object_sqlite(element: JsonObject, compiler: SQLCompiler, **kw: Any) -> str
 
 @compiles(JsonObject, "postgresql")
 def _object_postgresql(element: JsonObject, compiler: SQLCompiler, **kw: Any) -> str:
-    parts = [f"json_build_object({', '.join(chunk)})" for chunk in _chunks(_args(element, compiler, **kw), 50)]
+    parts = [
+        f"json_build_object({', '.join(chunk)})" for chunk in _chunks(_args(element, compiler, **kw), 50)
+    ]
     if len(parts) == 1:
         return parts[0]
     texts = [f"CAST({part} AS text)" for part in parts]
@@ -118,8 +120,9 @@ def _datetime_sqlite(element: IsoDateTime, compiler: SQLCompiler, **kw: Any) -> 
     # makes the statement fail (json('!')), and the regular path, which parses anything ISO, answers.
     (c,) = _args(element, compiler, **kw)
     return (
-        f"CASE length({c}) WHEN 26 THEN CASE substr({c}, 21) WHEN '000000' THEN replace(substr({c}, 1, 19), ' ', 'T') "
-        f"ELSE replace({c}, ' ', 'T') END WHEN 19 THEN replace({c}, ' ', 'T') "
+        f"CASE length({c}) WHEN 26 THEN CASE substr({c}, 21) "
+        f"WHEN '000000' THEN replace(substr({c}, 1, 19), ' ', 'T') ELSE replace({c}, ' ', 'T') END "
+        f"WHEN 19 THEN replace({c}, ' ', 'T') "
         f"ELSE CASE WHEN {c} IS NULL THEN NULL ELSE json('!') END END || '+00:00'"
     )
 
@@ -173,7 +176,7 @@ def _bytes_postgresql(element: JsonBytes, compiler: SQLCompiler, **kw: Any) -> s
     return f"convert_to(CAST({c} AS text), 'UTF8')"
 
 
-class JsonBool(FunctionElement[bool]):
+class JsonBool(FunctionElement[str]):
     """A JSON true/false from an SQL condition (SQLite has no boolean type)."""
 
     type = Text()

@@ -26,12 +26,12 @@ from strawberry.types import ExecutionResult
 from graphql_api.auth import Principal
 from graphql_api.compiler.arguments import Arguments
 from graphql_api.compiler.cache import LRU
+from graphql_api.compiler.cursors import new_marker, sign_cursors
 from graphql_api.compiler.driver import DriverStatement, to_driver
 from graphql_api.compiler.plan import NotCompilable, Plan, Typename, build_plan
 from graphql_api.compiler.repeat import fast_path_safe
-from graphql_api.compiler.runner import Elsewhere, runner_for
-from graphql_api.compiler.cursors import new_marker, sign_cursors
 from graphql_api.compiler.roots import ROOT_FIELDS
+from graphql_api.compiler.runner import Elsewhere, runner_for
 from graphql_api.compiler.statements import Build
 from graphql_api.errors import ApiError, Timeout
 from graphql_api.filters import SortKey
@@ -115,7 +115,9 @@ class CompiledExecution:
 
     def sql(self) -> list[str]:
         """The SQL of the compiled statements remembered now (for tests and the benchmark)."""
-        return [r.statement.sql for roots in self._statements.values() for r in roots if r.statement is not None]
+        return [
+            r.statement.sql for roots in self._statements.values() for r in roots if r.statement is not None
+        ]
 
     def cache_sizes(self) -> dict[str, int]:
         return {"plans": len(self._plans), "statements": len(self._statements), "passed": len(self._passed)}
@@ -151,7 +153,12 @@ class CompiledExecution:
         return data
 
     async def execute_again(
-        self, *, query: str, operation_name: str | None, variables: dict[str, Any] | None, context: _HasPrincipal
+        self,
+        *,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, Any] | None,
+        context: _HasPrincipal,
     ) -> ExecutionResult | None:
         """The fast path: the result for a request that passed the pipeline before, or None."""
         if not self.fast_path:
@@ -164,12 +171,16 @@ class CompiledExecution:
         seconds = self._settings.request_timeout_seconds
         try:
             async with asyncio.timeout(seconds if seconds > 0 else None):
-                data = await self._execute(key, passed.document, operation_name, variables, context, on_loop_only=True)
+                data = await self._execute(
+                    key, passed.document, operation_name, variables, context, on_loop_only=True
+                )
         except Elsewhere:  # a slow statement: the pipeline runs it in a thread, under its time limit
             return None
         except TimeoutError:
             # What the pipeline's time limit answers.
-            return ExecutionResult(data=None, errors=[GraphQLError(Timeout().message, original_error=Timeout())])
+            return ExecutionResult(
+                data=None, errors=[GraphQLError(Timeout().message, original_error=Timeout())]
+            )
         if data is None:
             return None
         self.stats.repeated += 1
@@ -197,7 +208,9 @@ class CompiledExecution:
             return None
         statements = [root.statement for root in roots if root.statement is not None]
         try:
-            values = iter(await self._runner.values(statements, principal.project_id, on_loop_only=on_loop_only))
+            values = iter(
+                await self._runner.values(statements, principal.project_id, on_loop_only=on_loop_only)
+            )
         except (Elsewhere, asyncio.CancelledError):
             raise
         except Exception as exc:  # noqa: BLE001 - the regular path runs again and reports it
@@ -284,7 +297,9 @@ class CompiledExecution:
             if isinstance(built, bytes):
                 roots.append(_Root(encoded_key, None, built))
             else:
-                roots.append(_Root(encoded_key, to_driver(built, self._dialect), cursor_keys=build.cursor_keys))
+                roots.append(
+                    _Root(encoded_key, to_driver(built, self._dialect), cursor_keys=build.cursor_keys)
+                )
         return tuple(roots)
 
 
@@ -292,6 +307,8 @@ def compiled_response(body: dict[str, Any]) -> bytes:
     """The HTTP body for a response whose `data` is RawJSON (its other members encoded as usual)."""
     parts = []
     for key, value in body.items():
-        encoded = value.json if isinstance(value, RawJSON) else json.dumps(value, separators=(",", ":")).encode()
+        encoded = (
+            value.json if isinstance(value, RawJSON) else json.dumps(value, separators=(",", ":")).encode()
+        )
         parts.append(json.dumps(key).encode() + b":" + encoded)
     return b"{" + b",".join(parts) + b"}"

@@ -88,7 +88,9 @@ class SqliteRunner:
         self, statements: Sequence[DriverStatement], project_id: str, *, on_loop_only: bool = False
     ) -> list[Any]:
         connection = self._idle.pop() if self._idle else _SqliteConnection(self._path)
-        values = [await self._value(connection, s, s.parameters(project_id), on_loop_only) for s in statements]
+        values = [
+            await self._value(connection, s, s.parameters(project_id), on_loop_only) for s in statements
+        ]
         # Not on errors: a cancelled statement may still be winding down in its thread.
         if len(self._idle) < self._pool_size:
             self._idle.append(connection)
@@ -97,7 +99,11 @@ class SqliteRunner:
         return values
 
     async def _value(
-        self, connection: _SqliteConnection, statement: DriverStatement, params: Sequence[Any], on_loop_only: bool
+        self,
+        connection: _SqliteConnection,
+        statement: DriverStatement,
+        params: Sequence[Any],
+        on_loop_only: bool,
     ) -> Any:
         self._announce(statement, params)
         if not self._slow.get(statement.sql):
@@ -145,13 +151,16 @@ class PoolRunner:
         async with self._database.reader() as conn:
             if self._driver == "asyncpg":
                 driver = (await conn.get_raw_connection()).driver_connection
+                assert driver is not None
                 for statement in statements:
                     params = statement.parameters(project_id)
                     self._announce(statement, params)
                     values.append(await driver.fetchval(statement.sql, *params))
             else:
                 for statement in statements:
-                    result = await conn.exec_driver_sql(statement.sql, tuple(statement.parameters(project_id)))
+                    result = await conn.exec_driver_sql(
+                        statement.sql, tuple(statement.parameters(project_id))
+                    )
                     values.append(result.scalar())
         return values
 

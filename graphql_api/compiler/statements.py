@@ -144,7 +144,7 @@ def whats_app_logs(args: Mapping[str, Any], selection: Selection | None, build: 
         # json_agg's own ORDER BY guarantees the page order; SQLite keeps the subquery's order.
         inner = inner.add_columns(func.row_number().over(order_by=order_by(keys)).label("_ord"))
     log = inner.subquery("l")
-    order = log.c["_ord"] if "_ord" in log.c else log.c.id
+    order = log.c.get("_ord", log.c.id)
     return select(emit.JsonBytes(emit.JsonArray(log_object(selection, log, build), order)))
 
 
