@@ -47,7 +47,8 @@ class Figures:
 
 
 class StatementCounter:
-    """Counts the SELECTs SQLite itself runs for an app (sqlite3's trace callback on every connection).
+    """Counts the SELECTs SQLite itself runs for an app (sqlite3's trace callback on every connection
+    of its engines), plus those the compiled path reports running on connections of its own.
 
     Counted at the database, not through SQLAlchemy's events, so that a path that calls the driver
     directly is counted the same way. Install it before the app's first request.
@@ -56,6 +57,9 @@ class StatementCounter:
     def __init__(self, app: Any) -> None:
         self.count = 0
         self.active = False
+        # The compiled path runs its statements on sqlite3 connections of its own and counts them itself.
+        self._compiled = getattr(app.state, "compiled", None)
+        self._compiled_before = 0
         database = app.state.services.database
         for engine in {id(e): e for e in (database.engine, database.read_engine)}.values():
             event.listen(engine.sync_engine, "connect", self._on_connect)
@@ -70,13 +74,19 @@ class StatementCounter:
         # sqlite3 objects belong to aiosqlite's thread: register the callback there.
         await_(aiosqlite_connection._execute(raw.set_trace_callback, self._trace))
 
+    def _compiled_statements(self) -> int:
+        stats = getattr(self._compiled, "stats", None)
+        return int(getattr(stats, "statements", 0))
+
     def __enter__(self) -> StatementCounter:
         self.count = 0
         self.active = True
+        self._compiled_before = self._compiled_statements()
         return self
 
     def __exit__(self, *_: Any) -> None:
         self.active = False
+        self.count += self._compiled_statements() - self._compiled_before
 
 
 class Api:
