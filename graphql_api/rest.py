@@ -32,6 +32,7 @@ from graphql_api.rest_query import (
     relation_columns,
 )
 from graphql_api.services import Services
+from graphql_api.time_limit import within_time_limit
 
 logger = logging.getLogger("graphql_api.rest")
 
@@ -194,9 +195,11 @@ def endpoint(
             # The key first: without one, nothing about the request is worth answering.
             principal = await services.authorize(request.headers.get("apikey"))
             body = await read_body(request, services.settings.max_body_bytes)
-            result = await handler(request, services, principal, body)
+            result = await within_time_limit(
+                services.settings.request_timeout_seconds, handler(request, services, principal, body)
+            )
         except ApiError as exc:
-            return message(exc.message, exc.http_status)
+            return message(exc.message, exc.http_status, exc.headers or None)
         except Exception:
             request_id = getattr(request.state, "request_id", None)
             logger.exception("unexpected error in %s (request %s)", request.url.path, request_id)

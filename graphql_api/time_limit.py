@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, TypeVar
 
 from graphql import GraphQLError
 from strawberry.types import ExecutionResult
@@ -19,6 +19,19 @@ from strawberry.types import ExecutionResult
 from graphql_api.errors import Timeout
 
 logger = logging.getLogger("graphql_api.time_limit")
+
+T = TypeVar("T")
+
+
+async def within_time_limit(seconds: float, work: Awaitable[T]) -> T:
+    """The result of `work`, or errors.Timeout once `seconds` have passed (its SQL cancelled with it)."""
+    if seconds <= 0:
+        return await work
+    try:
+        async with asyncio.timeout(seconds):
+            return await work
+    except TimeoutError:
+        raise Timeout() from None
 
 
 def timed_out() -> ExecutionResult:

@@ -58,6 +58,15 @@ def test_a_request_past_its_time_limit_is_answered_with_timeout(client: TestClie
 
 
 @pytest.mark.parametrize("limits", [{"request_timeout_seconds": 1e-9}])
+@pytest.mark.parametrize("path", ["/api/whatsapp-log/get-list", "/api/whatsapp-log/count"])
+def test_a_rest_request_past_its_time_limit_is_504(client: TestClient, key: str, path: str) -> None:
+    response = client.post(path, json={"select": {"incident": {"title": True}}}, headers={"ApiKey": key})
+    assert response.status_code == 504
+    assert response.json() == {"message": "The request took too long and was cancelled."}
+    assert client.get("/readyz").json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("limits", [{"request_timeout_seconds": 1e-9}])
 def test_a_timeout_is_504_with_graphql_response_json(client: TestClient, key: str) -> None:
     response = client.post(
         "/graphql",
@@ -190,3 +199,5 @@ def test_the_rest_endpoints_share_the_keys_rate(client: TestClient, key: str) ->
     response = client.post("/api/whatsapp-log/count", json={}, headers={"ApiKey": key})
     assert response.status_code == 429
     assert response.json()["message"].startswith("Too many requests with this API key")
+    assert int(response.headers["Retry-After"]) >= 1
+
