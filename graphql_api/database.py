@@ -92,6 +92,12 @@ def _postgresql_options(settings: Settings, *, for_requests: bool) -> dict[str, 
     }
 
 
+def request_connect_args(settings: Settings) -> dict[str, Any]:
+    """asyncpg's connect arguments for the server's request connections (the compiled path opens its
+    own, with the same read-only transactions and timeouts)."""
+    return dict(_postgresql_options(settings, for_requests=True)["connect_args"])
+
+
 def create_engine(settings: Settings, *, url: str | None = None, for_requests: bool = False) -> AsyncEngine:
     """An engine for `url` (default: the primary database).
 

@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
 from graphql_api.compiler.cache import LRU
 from graphql_api.compiler.driver import DriverStatement
-from graphql_api.database import Database, configure_sqlite_connection
+from graphql_api.database import Database, configure_sqlite_connection, request_connect_args
 
 # How much CPU time a statement may take on the event loop's thread before it moves to a worker
 # thread (CPU time, so that a busy machine preempting the process does not count).
@@ -136,32 +137,82 @@ class SqliteRunner:
             self._idle.pop().db.close()
 
 
-class PoolRunner:
-    """Through the read engine's pool: asyncpg directly, any other driver via SQLAlchemy."""
+class AsyncpgRunner:
+    """PostgreSQL through asyncpg connections of this module, made with the engine's URL and the
+    server's connect arguments (read-only transactions, statement timeout). Handing one out costs no
+    round trip, where the engine's pool pings every connection it hands out (pool_pre_ping). At most
+    POOL_SIZE + MAX_OVERFLOW per process, waited for up to POOL_TIMEOUT; a connection that failed is
+    closed, one whose request was cancelled once the server cancelled its statement; neither is reused."""
 
     def __init__(self, database: Database, announce: _Announce) -> None:
-        self._database = database
-        self._driver = database.read_engine.dialect.driver
+        engine = database.read_engine
+        settings = database.settings
+        _args, url_kwargs = engine.dialect.create_connect_args(engine.url)
+        self._connect_kwargs = {**url_kwargs, **request_connect_args(settings)}
         self._announce = announce
+        self._idle: list[Any] = []
+        self._closing: set[asyncio.Future[None]] = set()
+        self._slots = asyncio.Semaphore(max(settings.pool_size + settings.max_overflow, 1))
+        self._pool_size = max(settings.pool_size, 1)
+        self._wait = settings.pool_timeout
+
+    async def values(
+        self, statements: Sequence[DriverStatement], project_id: str, *, on_loop_only: bool = False
+    ) -> list[Any]:
+        async with asyncio.timeout(self._wait):
+            await self._slots.acquire()
+        try:
+            connection = self._idle.pop() if self._idle else await asyncpg.connect(**self._connect_kwargs)
+            try:
+                values = []
+                for statement in statements:
+                    params = statement.parameters(project_id)
+                    self._announce(statement, params)
+                    values.append(await connection.fetchval(statement.sql, *params))
+            except asyncio.CancelledError:
+                # asyncpg asks the server to cancel the statement: let that finish, then close.
+                self._closing.add(asyncio.ensure_future(self._close(connection)))
+                raise
+            except BaseException:
+                connection.terminate()
+                raise
+            if len(self._idle) < self._pool_size:
+                self._idle.append(connection)
+            else:
+                await connection.close()
+            return values
+        finally:
+            self._slots.release()
+
+    async def _close(self, connection: Any) -> None:
+        try:
+            await connection.close(timeout=self._wait)
+        except Exception:  # noqa: BLE001 - a connection that cannot close cleanly is cut
+            connection.terminate()
+        finally:
+            self._closing.discard(asyncio.current_task())
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop().terminate()
+        for task in self._closing:
+            task.cancel()
+
+
+class PoolRunner:
+    """Through the read engine's pool and SQLAlchemy (drivers other than aiosqlite and asyncpg)."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
 
     async def values(
         self, statements: Sequence[DriverStatement], project_id: str, *, on_loop_only: bool = False
     ) -> list[Any]:
         values: list[Any] = []
         async with self._database.reader() as conn:
-            if self._driver == "asyncpg":
-                driver = (await conn.get_raw_connection()).driver_connection
-                assert driver is not None
-                for statement in statements:
-                    params = statement.parameters(project_id)
-                    self._announce(statement, params)
-                    values.append(await driver.fetchval(statement.sql, *params))
-            else:
-                for statement in statements:
-                    result = await conn.exec_driver_sql(
-                        statement.sql, tuple(statement.parameters(project_id))
-                    )
-                    values.append(result.scalar())
+            for statement in statements:
+                params = tuple(statement.parameters(project_id))
+                values.append((await conn.exec_driver_sql(statement.sql, params)).scalar())
         return values
 
     def close(self) -> None:
@@ -178,8 +229,12 @@ def sqlite_file(url: str) -> str | None:
     return str(Path(parsed.database))
 
 
-def runner_for(database: Database, *, pool_size: int) -> SqliteRunner | PoolRunner:
+def runner_for(database: Database, *, pool_size: int) -> SqliteRunner | AsyncpgRunner | PoolRunner:
     settings = database.settings
     path = sqlite_file(settings.database_read_url or settings.database_url)
     announce = _Announce(database)
-    return SqliteRunner(path, pool_size, announce) if path is not None else PoolRunner(database, announce)
+    if path is not None:
+        return SqliteRunner(path, pool_size, announce)
+    if database.read_engine.dialect.driver == "asyncpg":
+        return AsyncpgRunner(database, announce)
+    return PoolRunner(database)
