@@ -33,7 +33,7 @@ from graphql_api.compiler.repeat import fast_path_safe
 from graphql_api.compiler.roots import ROOT_FIELDS
 from graphql_api.compiler.runner import Elsewhere, runner_for
 from graphql_api.compiler.statements import Build
-from graphql_api.errors import ApiError, Timeout
+from graphql_api.errors import ApiError
 from graphql_api.filters import SortKey
 from graphql_api.observability import note_operation
 from graphql_api.services import Services
@@ -168,19 +168,13 @@ class CompiledExecution:
         if passed is None:
             return None
         note_operation(passed.operation_name)  # as the pipeline's RecordOperation would
-        seconds = self._settings.request_timeout_seconds
+        # The HTTP layer's time limit (time_limit.execute_within) covers this path as it does the other.
         try:
-            async with asyncio.timeout(seconds if seconds > 0 else None):
-                data = await self._execute(
-                    key, passed.document, operation_name, variables, context, on_loop_only=True
-                )
-        except Elsewhere:  # a slow statement: the pipeline runs it in a thread, under its time limit
-            return None
-        except TimeoutError:
-            # What the pipeline's time limit answers.
-            return ExecutionResult(
-                data=None, errors=[GraphQLError(Timeout().message, original_error=Timeout())]
+            data = await self._execute(
+                key, passed.document, operation_name, variables, context, on_loop_only=True
             )
+        except Elsewhere:  # a slow statement: the pipeline runs it in a thread
+            return None
         if data is None:
             return None
         self.stats.repeated += 1

@@ -32,9 +32,6 @@ _DOCUMENT_ONLY: tuple[type[SchemaExtension], ...] = (
 _REPEATABLE = {
     # Document rules and limits, then cost and filter nesting from the variables: same inputs, same verdict.
     "graphql_api.schema.validation.Validation",
-    # The fast path applies the same time limit (Settings.request_timeout_seconds) and answers with
-    # the same TIMEOUT error.
-    "graphql_api.schema.validation.RequestTimeout",
     # The fast path notes the operation name for the request log itself.
     "graphql_api.schema.tracing.RecordOperation",
 }
