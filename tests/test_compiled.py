@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
+from strawberry.extensions import SchemaExtension
 
 from graphql_api.app import create_app
 from graphql_api.compiler import CompiledExecution
 from graphql_api.fields import FIELDS, RELATIONS
+from graphql_api.schema import build_schema
 from graphql_api.settings import Settings
 from tests.conftest import GraphQL
 from tests.factories import BASE_TIME, Factory
@@ -440,3 +442,16 @@ def test_a_total_beyond_a_graphql_int_is_the_regular_paths_error(
     body = paths.same_on_the_regular_path("{ whatsAppLogStats { totalCostInUSDCents } }")
 
     assert body["errors"]
+
+
+def test_an_extension_the_fast_path_does_not_know_turns_it_off(settings: Settings) -> None:
+    class Unknown(SchemaExtension):
+        """Could do anything per request: the pipeline must run for every request."""
+
+    app = create_app(settings)
+    execution: CompiledExecution = app.state.compiled
+    assert execution.fast_path
+
+    schema = build_schema(settings)
+    schema.extensions = (*schema.extensions, Unknown)
+    assert not CompiledExecution(schema, app.state.services).fast_path
