@@ -455,3 +455,14 @@ def test_an_extension_the_fast_path_does_not_know_turns_it_off(settings: Setting
     schema = build_schema(settings)
     schema.extensions = (*schema.extensions, Unknown)
     assert not CompiledExecution(schema, app.state.services).fast_path
+
+
+def test_get_requests_are_compiled_too(paths: Paths, factory: Factory, project: str) -> None:
+    factory.logs(project, 3)
+    params = {"query": "query($n: Int!) { whatsAppLogs(limit: $n) { id } }", "variables": json.dumps({"n": 2})}
+    headers = {"ApiKey": paths.compiled.key or ""}
+
+    answers = [path.client.get("/graphql", params=params, headers=headers) for path in (paths.compiled, paths.regular)]
+
+    assert answers[0].json() == answers[1].json() and len(answers[0].json()["data"]["whatsAppLogs"]) == 2
+    assert paths.execution.stats.compiled == 1
