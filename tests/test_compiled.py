@@ -459,10 +459,13 @@ def test_an_extension_the_fast_path_does_not_know_turns_it_off(settings: Setting
 
 def test_get_requests_are_compiled_too(paths: Paths, factory: Factory, project: str) -> None:
     factory.logs(project, 3)
-    params = {"query": "query($n: Int!) { whatsAppLogs(limit: $n) { id } }", "variables": json.dumps({"n": 2})}
+    query = "query($n: Int!) { whatsAppLogs(limit: $n) { id } }"
+    params = {"query": query, "variables": json.dumps({"n": 2})}
     headers = {"ApiKey": paths.compiled.key or ""}
 
-    answers = [path.client.get("/graphql", params=params, headers=headers) for path in (paths.compiled, paths.regular)]
+    compiled, regular = (
+        p.client.get("/graphql", params=params, headers=headers) for p in (paths.compiled, paths.regular)
+    )
 
-    assert answers[0].json() == answers[1].json() and len(answers[0].json()["data"]["whatsAppLogs"]) == 2
+    assert compiled.json() == regular.json() and len(compiled.json()["data"]["whatsAppLogs"]) == 2
     assert paths.execution.stats.compiled == 1
