@@ -129,11 +129,11 @@ def _datetime_sqlite(element: IsoDateTime, compiler: SQLCompiler, **kw: Any) -> 
 
 @compiles(IsoDateTime, "postgresql")
 def _datetime_postgresql(element: IsoDateTime, compiler: SQLCompiler, **kw: Any) -> str:
+    # Six fraction digits always, then none when they are all zero (the only ".000000" in the text);
+    # date_trunc in a CASE would cost three times as much.
     (c,) = _args(element, compiler, **kw)
-    return (
-        f"to_char({c} AT TIME ZONE 'UTC', CASE WHEN date_trunc('second', {c}) = {c} "
-        """THEN 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"' ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"' END)"""
-    )
+    text = f"""to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')"""
+    return f"replace({text}, '.000000', '') || '+00:00'"
 
 
 @compiles(Int32, "sqlite")

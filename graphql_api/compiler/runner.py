@@ -152,14 +152,19 @@ class AsyncpgRunner:
         self._announce = announce
         self._idle: list[Any] = []
         self._closing: set[asyncio.Future[None]] = set()
-        self._slots = asyncio.Semaphore(max(settings.pool_size + settings.max_overflow, 1))
-        self._pool_size = max(settings.pool_size, 1)
+        # Every connection stays open once made (closing the overflow after each use, as a queue pool
+        # does, would make PostgreSQL fork a backend per request under load).
+        self._pool_size = max(settings.pool_size + settings.max_overflow, 1)
+        self._slots = asyncio.Semaphore(self._pool_size)
         self._wait = settings.pool_timeout
 
     async def values(
         self, statements: Sequence[DriverStatement], project_id: str, *, on_loop_only: bool = False
     ) -> list[Any]:
-        async with asyncio.timeout(self._wait):
+        if self._slots.locked():  # all connections busy: wait, as long as the engine's pool would
+            async with asyncio.timeout(self._wait):
+                await self._slots.acquire()
+        else:
             await self._slots.acquire()
         try:
             connection = self._idle.pop() if self._idle else await asyncpg.connect(**self._connect_kwargs)
