@@ -114,6 +114,20 @@ def _array_postgresql(element: JsonArray, compiler: SQLCompiler, **kw: Any) -> s
     return f"coalesce(json_agg({value} ORDER BY {order}), CAST('[]' AS json))"
 
 
+class JoinedArray(FunctionElement[str]):
+    """Aggregate: the rows' JSON texts joined into an array (`[]` for no rows), in the rows' order;
+    SQLite only (no parsing: the texts are already JSON)."""
+
+    type = Text()
+    inherit_cache = True
+
+
+@compiles(JoinedArray, "sqlite")
+def _joined_sqlite(element: JoinedArray, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _args(element, compiler, **kw)
+    return f"'[' || coalesce(group_concat({value}, ','), '') || ']'"
+
+
 @compiles(IsoDateTime, "sqlite")
 def _datetime_sqlite(element: IsoDateTime, compiler: SQLCompiler, **kw: Any) -> str:
     # SQLAlchemy stores naive UTC text, `YYYY-MM-DD HH:MM:SS.ffffff` (26 characters). Any other text

@@ -140,12 +140,15 @@ def whats_app_logs(args: Mapping[str, Any], selection: Selection | None, build: 
         max_filter_depth=build.settings.max_filter_depth,
         max_in_items=build.settings.max_in_items,
     )
-    if build.dialect == "postgresql":
-        # json_agg's own ORDER BY guarantees the page order; SQLite keeps the subquery's order.
-        inner = inner.add_columns(func.row_number().over(order_by=order_by(keys)).label("_ord"))
+    if build.dialect == "sqlite":
+        # Each row's object built by the page's own SELECT (no copy of its columns through a
+        # subquery), the objects joined as text in the (limited, so kept and not flattened) order.
+        page = inner.with_only_columns(log_object(selection, LOG, build).label("obj")).subquery("l")
+        return select(emit.JsonBytes(emit.JoinedArray(page.c.obj)))
+    # json_agg's own ORDER BY guarantees the page order.
+    inner = inner.add_columns(func.row_number().over(order_by=order_by(keys)).label("_ord"))
     log = inner.subquery("l")
-    order = log.c.get("_ord", log.c.id)
-    return select(emit.JsonBytes(emit.JsonArray(log_object(selection, log, build), order)))
+    return select(emit.JsonBytes(emit.JsonArray(log_object(selection, log, build), log.c._ord)))
 
 
 def whats_app_log(args: Mapping[str, Any], selection: Selection | None, build: Build) -> Select[Any] | bytes:
