@@ -134,13 +134,21 @@ def empty_database_url(backend: str, directory: Path, request: pytest.FixtureReq
 
 
 @pytest.fixture
-def settings(database_url: str, request: pytest.FixtureRequest) -> Settings:
-    # No key cache in tests: a revoked key must fail on the very next request.
-    return Settings(
-        database_url=database_url,
-        auth_cache_seconds=0,
-        compiled_execution=EXECUTION_PATH == "compiled" and not request.node.get_closest_marker("regular_path"),
-    )
+def overrides() -> dict[str, Any]:
+    """Settings fields a test changes: parametrize `overrides` with a dict (`{"max_depth": 3}`)."""
+    return {}
+
+
+@pytest.fixture
+def settings(database_url: str, overrides: dict[str, Any], request: pytest.FixtureRequest) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        # No key cache in tests: a revoked key must fail on the very next request.
+        "auth_cache_seconds": 0,
+        "compiled_execution": EXECUTION_PATH == "compiled"
+        and not request.node.get_closest_marker("regular_path"),
+    }
+    return Settings(**{**values, **overrides})
 
 
 @pytest.fixture
@@ -174,7 +182,9 @@ class GraphQL:
         api_key = key if key is not None else self.key
         if api_key is not None:
             headers["ApiKey"] = api_key
-        response = self.client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
+        response = self.client.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=headers
+        )
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body

@@ -8,21 +8,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from graphql_api.settings import Settings
 from tests.factories import Factory
 
 SPA = "https://app.example.com"
 ELSEWHERE = "https://evil.example.net"
-
-
-@pytest.fixture
-def switches() -> dict[str, Any]:
-    return {}
-
-
-@pytest.fixture
-def settings(database_url: str, switches: dict[str, Any]) -> Settings:
-    return Settings(database_url=database_url, auth_cache_seconds=0, **switches)
 
 
 def preflight(client: TestClient, origin: str) -> Any:
@@ -39,7 +28,7 @@ def preflight(client: TestClient, origin: str) -> Any:
 # --- CORS ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("switches", [{"cors_origins": (SPA,)}])
+@pytest.mark.parametrize("overrides", [{"cors_origins": (SPA,)}])
 def test_a_listed_origin_gets_its_preflight_answered_with_the_apikey_header_allowed(
     client: TestClient,
 ) -> None:
@@ -51,7 +40,7 @@ def test_a_listed_origin_gets_its_preflight_answered_with_the_apikey_header_allo
     assert "POST" in response.headers["access-control-allow-methods"]
 
 
-@pytest.mark.parametrize("switches", [{"cors_origins": (SPA,)}])
+@pytest.mark.parametrize("overrides", [{"cors_origins": (SPA,)}])
 def test_a_listed_origin_can_read_answers_and_their_request_id(client: TestClient, factory: Factory) -> None:
     key = factory.api_key(factory.project())
     response = client.post(
@@ -62,7 +51,7 @@ def test_a_listed_origin_can_read_answers_and_their_request_id(client: TestClien
     assert "x-request-id" in response.headers["access-control-expose-headers"].lower()
 
 
-@pytest.mark.parametrize("switches", [{"cors_origins": (SPA,)}])
+@pytest.mark.parametrize("overrides", [{"cors_origins": (SPA,)}])
 def test_an_unlisted_origin_gets_no_cors_headers(client: TestClient) -> None:
     refused = preflight(client, ELSEWHERE)
     assert refused.status_code == 400
@@ -105,7 +94,7 @@ def test_with_introspection_on_typos_get_suggestions(client: TestClient, query: 
     assert "Did you mean" in _messages(client, query, variables)
 
 
-@pytest.mark.parametrize("switches", [{"introspection": False}])
+@pytest.mark.parametrize("overrides", [{"introspection": False}])
 @pytest.mark.parametrize(("query", "variables"), TYPOS)
 def test_with_introspection_off_typos_get_no_suggestions(
     client: TestClient, query: str, variables: Any
@@ -116,7 +105,7 @@ def test_with_introspection_off_typos_get_no_suggestions(
         assert "status" not in messages.replace("stauts", "")  # the name it would have suggested
 
 
-@pytest.mark.parametrize("switches", [{"introspection": False}])
+@pytest.mark.parametrize("overrides", [{"introspection": False}])
 @pytest.mark.parametrize(
     "query", ["{ __schema { types { name } } }", '{ __type(name: "WhatsAppLog") { fields { name } } }']
 )
@@ -137,7 +126,7 @@ def test_graphiql_is_served_by_default(client: TestClient) -> None:
     assert response.headers["content-type"].startswith("text/html")
 
 
-@pytest.mark.parametrize("switches", [{"graphiql": False}])
+@pytest.mark.parametrize("overrides", [{"graphiql": False}])
 def test_graphiql_can_be_turned_off(client: TestClient) -> None:
     response = client.get("/graphql", headers={"Accept": "text/html"})
     assert response.status_code == 404

@@ -8,22 +8,10 @@ from typing import Any
 import pytest
 from graphql import Lexer, Source, TokenKind
 
-from graphql_api.settings import Settings
 from tests.conftest import GraphQL, StatementCounter
 from tests.factories import Factory
 
 TOO_COMPLEX = "QUERY_TOO_COMPLEX"
-
-
-@pytest.fixture
-def limits() -> dict[str, Any]:
-    """Settings for the test's server; a test parametrizes `limits` to change them."""
-    return {}
-
-
-@pytest.fixture
-def settings(database_url: str, limits: dict[str, Any]) -> Settings:
-    return Settings(database_url=database_url, auth_cache_seconds=0, **limits)
 
 
 @pytest.fixture
@@ -62,13 +50,13 @@ fragment Related on WhatsAppLog { incident { title } }
 """
 
 
-@pytest.mark.parametrize("limits", [{"max_depth": 2}])
+@pytest.mark.parametrize("overrides", [{"max_depth": 2}])
 @pytest.mark.parametrize("query", [DEPTH_2, DEPTH_2_BY_FRAGMENTS], ids=["inline", "fragments"])
 def test_a_query_as_deep_as_the_depth_limit_runs(keyed: GraphQL, query: str) -> None:
     assert passes(keyed, query)["whatsAppLogs"][0]["incident"] == {"title": "Outage"}
 
 
-@pytest.mark.parametrize("limits", [{"max_depth": 1}])
+@pytest.mark.parametrize("overrides", [{"max_depth": 1}])
 @pytest.mark.parametrize("query", [DEPTH_2, DEPTH_2_BY_FRAGMENTS], ids=["inline", "fragments"])
 def test_a_query_one_level_deeper_than_the_limit_is_refused(
     keyed: GraphQL, sql_statements: StatementCounter, query: str
@@ -250,7 +238,7 @@ def test_the_operation_that_runs_is_the_one_measured(
     assert cheap.json() == {"data": {"whatsAppLogCount": 3}}
 
 
-@pytest.mark.parametrize("limits", [{"max_cost": 302}])
+@pytest.mark.parametrize("overrides", [{"max_cost": 302}])
 def test_a_connection_costs_itself_its_page_info_and_its_page(
     keyed: GraphQL, sql_statements: StatementCounter
 ) -> None:
@@ -324,10 +312,12 @@ def test_filters_nested_eleven_levels_deep_are_refused(
 
 
 @pytest.mark.parametrize(
-    "limits", [{}, {"max_tokens": 100_000, "max_body_bytes": 1_000_000}], ids=["default", "past-token-limit"]
+    "overrides",
+    [{}, {"max_tokens": 100_000, "max_body_bytes": 1_000_000}],
+    ids=["default", "past-token-limit"],
 )
 def test_a_literal_nested_ten_thousand_deep_is_refused_not_a_crash(
-    keyed: GraphQL, sql_statements: StatementCounter, limits: dict[str, Any]
+    keyed: GraphQL, sql_statements: StatementCounter, overrides: dict[str, Any]
 ) -> None:
     literal = "{not: " * 10_000 + "{}" + "}" * 10_000
     sql_statements.reset()
@@ -336,7 +326,7 @@ def test_a_literal_nested_ten_thousand_deep_is_refused_not_a_crash(
         json={"query": "{ whatsAppLogCount(where: " + literal + ") }"},
         headers={"ApiKey": keyed.key or ""},
     )
-    if not limits:
+    if not overrides:
         # 60 KB of `{not: ` is past the 64 KiB body limit with its closing braces.
         assert response.status_code == 413
         return
@@ -346,7 +336,7 @@ def test_a_literal_nested_ten_thousand_deep_is_refused_not_a_crash(
     assert sql_statements.count == 0
 
 
-@pytest.mark.parametrize("limits", [{"max_body_bytes": 1_000_000}])
+@pytest.mark.parametrize("overrides", [{"max_body_bytes": 1_000_000}])
 @pytest.mark.parametrize("levels", [150, 500, 10_000])
 def test_variables_nested_thousands_deep_are_refused_not_a_crash(
     keyed: GraphQL, sql_statements: StatementCounter, levels: int
@@ -379,7 +369,7 @@ def test_batches_are_refused_unless_enabled(keyed: GraphQL) -> None:
     }
 
 
-@pytest.mark.parametrize("limits", [{"allow_batching": True, "max_batch_size": 2}])
+@pytest.mark.parametrize("overrides", [{"allow_batching": True, "max_batch_size": 2}])
 def test_enabled_batches_are_capped(keyed: GraphQL) -> None:
     headers = {"ApiKey": keyed.key or ""}
     two = keyed.client.post("/graphql", json=[{"query": "{ whatsAppLogCount }"}] * 2, headers=headers)
@@ -391,7 +381,7 @@ def test_enabled_batches_are_capped(keyed: GraphQL) -> None:
     assert three.json()["errors"][0]["message"] == "Too many operations."
 
 
-@pytest.mark.parametrize("limits", [{"allow_batching": True, "max_batch_size": 2, "max_root_fields": 1}])
+@pytest.mark.parametrize("overrides", [{"allow_batching": True, "max_batch_size": 2, "max_root_fields": 1}])
 def test_every_operation_of_a_batch_has_the_limits_of_a_request(keyed: GraphQL) -> None:
     batch = [{"query": "{ whatsAppLogCount }"}, {"query": "{ a: whatsAppLogCount b: whatsAppLogCount }"}]
     first, second = keyed.client.post("/graphql", json=batch, headers={"ApiKey": keyed.key or ""}).json()

@@ -15,21 +15,10 @@ import pytest
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
-from graphql_api.settings import Settings
 from tests.conftest import GraphQL
 from tests.factories import Factory
 
 PAGE = "{ whatsAppLogs { id incident { title } } }"
-
-
-@pytest.fixture
-def limits() -> dict[str, Any]:
-    return {}
-
-
-@pytest.fixture
-def settings(database_url: str, limits: dict[str, Any]) -> Settings:
-    return Settings(database_url=database_url, auth_cache_seconds=0, **limits)
 
 
 @pytest.fixture
@@ -43,7 +32,7 @@ def key(factory: Factory, gql: GraphQL) -> str:
 # --- time limit ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("limits", [{"request_timeout_seconds": 1e-9}])
+@pytest.mark.parametrize("overrides", [{"request_timeout_seconds": 1e-9}])
 def test_a_request_past_its_time_limit_is_answered_with_timeout(client: TestClient, key: str) -> None:
     response = client.post("/graphql", json={"query": PAGE}, headers={"ApiKey": key})
     assert response.status_code == 200
@@ -57,7 +46,7 @@ def test_a_request_past_its_time_limit_is_answered_with_timeout(client: TestClie
     assert client.get("/readyz").json() == {"status": "ok"}
 
 
-@pytest.mark.parametrize("limits", [{"request_timeout_seconds": 1e-9}])
+@pytest.mark.parametrize("overrides", [{"request_timeout_seconds": 1e-9}])
 @pytest.mark.parametrize("path", ["/api/whatsapp-log/get-list", "/api/whatsapp-log/count"])
 def test_a_rest_request_past_its_time_limit_is_504(client: TestClient, key: str, path: str) -> None:
     response = client.post(path, json={"select": {"incident": {"title": True}}}, headers={"ApiKey": key})
@@ -66,7 +55,7 @@ def test_a_rest_request_past_its_time_limit_is_504(client: TestClient, key: str,
     assert client.get("/readyz").json() == {"status": "ok"}
 
 
-@pytest.mark.parametrize("limits", [{"request_timeout_seconds": 1e-9}])
+@pytest.mark.parametrize("overrides", [{"request_timeout_seconds": 1e-9}])
 def test_a_timeout_is_504_with_graphql_response_json(client: TestClient, key: str) -> None:
     response = client.post(
         "/graphql",
@@ -132,7 +121,7 @@ def _waiting_on_locks(dsn: str) -> int:
 
 
 @pytest.mark.backends("postgresql")
-@pytest.mark.parametrize("limits", [{"request_timeout_seconds": 1.0, "statement_timeout_ms": 120_000}])
+@pytest.mark.parametrize("overrides", [{"request_timeout_seconds": 1.0, "statement_timeout_ms": 120_000}])
 def test_a_timed_out_request_cancels_its_sql_on_the_server(
     client: TestClient, key: str, database_url: str
 ) -> None:
@@ -156,7 +145,7 @@ def test_there_is_no_rate_limit_by_default(client: TestClient, key: str) -> None
         assert response.status_code == 200
 
 
-@pytest.mark.parametrize("limits", [{"rate_limit_per_second": 0.001, "rate_limit_burst": 2}])
+@pytest.mark.parametrize("overrides", [{"rate_limit_per_second": 0.001, "rate_limit_burst": 2}])
 def test_a_key_past_its_rate_gets_429_with_retry_after(
     client: TestClient, key: str, factory: Factory
 ) -> None:
@@ -180,7 +169,7 @@ def test_a_key_past_its_rate_gets_429_with_retry_after(
     assert ask(other).status_code == 200
 
 
-@pytest.mark.parametrize("limits", [{"rate_limit_per_second": 0.001, "rate_limit_burst": 1}])
+@pytest.mark.parametrize("overrides", [{"rate_limit_per_second": 0.001, "rate_limit_burst": 1}])
 def test_a_request_takes_one_token_whatever_its_root_fields(client: TestClient, key: str) -> None:
     query = "{ a: whatsAppLogCount b: whatsAppLogCount c: whatsAppLogs { id } }"
     first = client.post("/graphql", json={"query": query}, headers={"ApiKey": key})
@@ -190,7 +179,7 @@ def test_a_request_takes_one_token_whatever_its_root_fields(client: TestClient, 
     assert {e["extensions"]["code"] for e in second.json()["errors"]} == {"RATE_LIMITED"}
 
 
-@pytest.mark.parametrize("limits", [{"rate_limit_per_second": 0.001, "rate_limit_burst": 1}])
+@pytest.mark.parametrize("overrides", [{"rate_limit_per_second": 0.001, "rate_limit_burst": 1}])
 def test_the_rest_endpoints_share_the_keys_rate(client: TestClient, key: str) -> None:
     assert (
         client.post("/graphql", json={"query": "{ whatsAppLogCount }"}, headers={"ApiKey": key}).status_code
@@ -200,4 +189,3 @@ def test_the_rest_endpoints_share_the_keys_rate(client: TestClient, key: str) ->
     assert response.status_code == 429
     assert response.json()["message"].startswith("Too many requests with this API key")
     assert int(response.headers["Retry-After"]) >= 1
-
