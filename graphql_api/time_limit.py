@@ -43,12 +43,9 @@ async def execute_within(
     seconds: float, execution: Awaitable[Any], *, context: Any, operations: int | None
 ) -> Any:
     """The result of `execution`, or TIMEOUT results (`operations` of them for a batch) past `seconds`."""
-    if seconds <= 0:
-        return await execution
     try:
-        async with asyncio.timeout(seconds):
-            return await execution
-    except TimeoutError:
+        return await within_time_limit(seconds, execution)
+    except Timeout:
         loaders = getattr(context, "loaders", None)
         if loaders is not None:
             loaders.cancel()
