@@ -15,7 +15,7 @@ import secrets
 import shutil
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ class CliError(Exception):
     """An error the user can act on; printed as one line."""
 
 
-Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
+Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -132,7 +132,11 @@ async def cmd_api_key_create(args: argparse.Namespace, settings: Settings) -> in
     async def work(engine: Any) -> Any:
         async with engine.begin() as conn:
             return await create_api_key(
-                conn, project_id=project_id, permissions=args.permission, name=args.name, expires_at=expires_at
+                conn,
+                project_id=project_id,
+                permissions=args.permission,
+                name=args.name,
+                expires_at=expires_at,
             )
 
     key = await _with_engine(settings, work)
@@ -337,7 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON array of {id, name}")
     p.set_defaults(handler=cmd_projects)
 
-    keys = commands.add_parser("api-key", help="manage API keys").add_subparsers(dest="key_command", required=True)
+    keys = commands.add_parser("api-key", help="manage API keys").add_subparsers(
+        dest="key_command", required=True
+    )
     p = keys.add_parser("create", help="create a key; prints its secret once, as the last line")
     p.add_argument("--project-id", required=True)
     p.add_argument("--permission", action="append", required=True, help="repeat for several")
@@ -378,7 +384,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         # The server logs JSON lines (one per request) unless told otherwise; other commands, text.
-        configure_logging(settings.log_format or ("json" if args.command == "serve" else "text"), settings.log_level)
+        configure_logging(
+            settings.log_format or ("json" if args.command == "serve" else "text"), settings.log_level
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

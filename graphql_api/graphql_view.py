@@ -42,7 +42,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.compiled = compiled
         super().__init__(**kwargs)
 
-    async def execute_single(  # type: ignore[override]
+    async def execute_single(
         self,
         request: Request,
         request_adapter: Any,
@@ -95,7 +95,7 @@ class GraphQLView(GraphQL[Context, None]):
             operations=len(data) if isinstance(data, list) else None,
         )
 
-    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:  # type: ignore[override]
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         # Errors raised before the operation's extensions run (a parse error seen by the parser
         # cache, say) have not been through ErrorCodes yet.
         if result.errors:
@@ -123,7 +123,9 @@ class GraphQLView(GraphQL[Context, None]):
             note(outcome=code)
             # 405 comes from Strawberry for methods other than GET and POST.
             headers = {"Allow": "GET, POST"} if exc.status_code == 405 else None
-            response = JSONResponse(error_body(_sentence(exc.reason), code), status_code=exc.status_code, headers=headers)
+            response = JSONResponse(
+                error_body(_sentence(exc.reason), code), status_code=exc.status_code, headers=headers
+            )
         await response(scope, receive, send)
 
     async def _answer(self, request: Request) -> Response:

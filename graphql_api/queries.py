@@ -239,7 +239,9 @@ def relation(name: str) -> Relation:
     return PROJECT if name == PROJECT.name else RELATIONS[name]
 
 
-async def find_api_key(conn: AsyncConnection, *, secret_hash: str) -> Row[Any] | None:
+async def find_api_key(
+    conn: AsyncConnection, *, secret_hash: str
+) -> Row[Any, Any, Any, Any, Any, Any] | None:
     """The API key whose secret hashes to `secret_hash`."""
     stmt = select(
         API_KEY.c.id,
@@ -252,14 +254,14 @@ async def find_api_key(conn: AsyncConnection, *, secret_hash: str) -> Row[Any] |
     return (await conn.execute(stmt)).first()
 
 
-async def list_projects(conn: AsyncConnection) -> Sequence[Row[Any]]:
+async def list_projects(conn: AsyncConnection) -> Sequence[Row[Any, Any]]:
     stmt = select(PROJECT_TABLE.c.id, PROJECT_TABLE.c.name).order_by(
         PROJECT_TABLE.c.created_at, PROJECT_TABLE.c.id
     )
     return (await conn.execute(stmt)).all()
 
 
-async def list_api_keys(conn: AsyncConnection, *, project_id: str) -> Sequence[Row[Any]]:
+async def list_api_keys(conn: AsyncConnection, *, project_id: str) -> Sequence[Any]:
     stmt = (
         select(
             API_KEY.c.id,

@@ -31,14 +31,64 @@ STATUS_MESSAGES = {
     "Not Verified": "The recipient's phone number is not verified for this project.",
 }
 SERVICES = ["API Gateway", "Checkout", "Login", "Search", "Billing", "Postgres Primary", "CDN", "Webhooks"]
-SYMPTOMS = ["is down", "has high latency", "returns 5xx errors", "is degraded", "SSL certificate expires soon"]
-FIRST = ["Ana", "Ben", "Chloé", "Dmitri", "Eve", "Farah", "Gustavo", "Hana", "Ivan", "Jürgen", "Kenji", "Lena"]
+SYMPTOMS = [
+    "is down",
+    "has high latency",
+    "returns 5xx errors",
+    "is degraded",
+    "SSL certificate expires soon",
+]
+FIRST = [
+    "Ana",
+    "Ben",
+    "Chloé",
+    "Dmitri",
+    "Eve",
+    "Farah",
+    "Gustavo",
+    "Hana",
+    "Ivan",
+    "Jürgen",
+    "Kenji",
+    "Lena",
+]
 LAST = ["Silva", "Okafor", "Müller", "Nguyen", "Kowalski", "Haddad", "Sato", "Fischer", "Costa", "Novak"]
-WORDS = (
-    "incident monitor alert acknowledged resolved investigating on-call escalation latency error rate "
-    "threshold exceeded service degraded outage maintenance window scheduled status page subscribers "
-    "please check dashboard runbook page team primary secondary database region eu-west us-east"
-).split()
+WORDS = [
+    "incident",
+    "monitor",
+    "alert",
+    "acknowledged",
+    "resolved",
+    "investigating",
+    "on-call",
+    "escalation",
+    "latency",
+    "error",
+    "rate",
+    "threshold",
+    "exceeded",
+    "service",
+    "degraded",
+    "outage",
+    "maintenance",
+    "window",
+    "scheduled",
+    "status",
+    "page",
+    "subscribers",
+    "please",
+    "check",
+    "dashboard",
+    "runbook",
+    "page",
+    "team",
+    "primary",
+    "secondary",
+    "database",
+    "region",
+    "eu-west",
+    "us-east",
+]
 
 
 @dataclass
@@ -142,13 +192,13 @@ async def seed_demo(
     def moment() -> datetime:
         return start + timedelta(seconds=rng.uniform(0, plan.days * 86400))
 
-    projects = [
+    projects: list[dict[str, Any]] = [
         {"id": _uuid(rng), "name": PROJECT_NAMES[i % len(PROJECT_NAMES)] + ("" if i < 10 else f" {i}"),
          "created_at": start}
         for i in range(plan.projects)
     ]  # fmt: skip
     await insert_rows(conn, _table("project"), projects)
-    users = [
+    users: list[dict[str, Any]] = [
         {"id": _uuid(rng), "name": f"{rng.choice(FIRST)} {rng.choice(LAST)}", "created_at": start}
         for _ in range(12)
     ]
@@ -196,7 +246,9 @@ async def seed_demo(
                     "from_number": rng.choice(business_numbers) if rng.random() < 0.9 else None,
                     "message_text": _text(rng, *plan.text_length),
                     "status_message": STATUS_MESSAGES.get(status),
-                    "whatsapp_message_id": f"wamid.{rng.getrandbits(64):016x}" if status != "Queued" else None,
+                    "whatsapp_message_id": f"wamid.{rng.getrandbits(64):016x}"
+                    if status != "Queued"
+                    else None,
                     "status": status,
                     "whatsapp_cost_in_usd_cents": rng.choice([0, 1, 1, 2, 3, 5, 8]),
                     "user_id": rng.choice(users)["id"] if rng.random() < 0.2 else None,

@@ -100,7 +100,8 @@ def new_database(backend: str, directory: Path, request: pytest.FixtureRequest) 
 def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Database]:
     """Three databases migrated and seeded by the CLI: seed 7 twice and seed 8 once."""
     databases = {
-        name: new_database(request.param, tmp_path_factory.mktemp(name), request) for name in ("a", "a_again", "b")
+        name: new_database(request.param, tmp_path_factory.mktemp(name), request)
+        for name in ("a", "a_again", "b")
     }
     seeds = {"a": "7", "a_again": "7", "b": "8"}
     run_all([(db, ["db", "upgrade"]) for db in databases.values()])
@@ -237,7 +238,9 @@ def test_revoking_an_unknown_key_fails_with_one_line_on_stderr(seeded: dict[str,
     assert line.startswith("error: ")
 
 
-def test_export_schema_writes_to_a_file_what_it_prints(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_export_schema_writes_to_a_file_what_it_prints(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     output = tmp_path / "schema.graphql"
     unused = new_database("sqlite", tmp_path, request)
 

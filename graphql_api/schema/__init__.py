@@ -33,7 +33,9 @@ class Schema(strawberry.Schema):
         kwargs = super()._get_custom_context_kwargs(operation_extensions, sync=sync)
         return {**kwargs, "hide_suggestions": self.hide_suggestions}
 
-    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
         """Expected errors are not worth a traceback; ErrorCodes logs the unexpected ones."""
 
 
@@ -69,4 +71,3 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     schema.hide_suggestions = hide_suggestions
     read_rows_directly(schema)
     return schema
-

@@ -64,12 +64,24 @@ def with_code(error: GraphQLError, request_id: str | None) -> GraphQLError:
         extensions: dict[str, Any] = {"code": "INTERNAL"}
         if request_id:
             extensions["requestId"] = request_id
-        return GraphQLError(UNEXPECTED_MESSAGE, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path, extensions=extensions)
+        return GraphQLError(
+            UNEXPECTED_MESSAGE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions=extensions,
+        )
     original = _original(error)
     message = original.message if isinstance(original, ApiError) else error.message
     extra = original.extensions if isinstance(original, ApiError) else {}
     return GraphQLError(
-        message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path, extensions={**(error.extensions or {}), **extra, "code": code}
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={**(error.extensions or {}), **extra, "code": code},
     )
 
 

@@ -40,9 +40,13 @@ class IntFilter:
     in_: list[int] | None = strawberry.field(default=strawberry.UNSET, name="in", description=_IN)
     not_in: list[int] | None = strawberry.field(default=strawberry.UNSET, description=_NOT_IN)
     gt: int | None = strawberry.field(default=strawberry.UNSET, description="Greater than this value.")
-    gte: int | None = strawberry.field(default=strawberry.UNSET, description="Greater than or equal to this value.")
+    gte: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Greater than or equal to this value."
+    )
     lt: int | None = strawberry.field(default=strawberry.UNSET, description="Less than this value.")
-    lte: int | None = strawberry.field(default=strawberry.UNSET, description="Less than or equal to this value.")
+    lte: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Less than or equal to this value."
+    )
     is_null: bool | None = strawberry.field(default=strawberry.UNSET, description=_IS_NULL)
 
 
@@ -53,9 +57,13 @@ class DateTimeFilter:
     in_: list[datetime] | None = strawberry.field(default=strawberry.UNSET, name="in", description=_IN)
     not_in: list[datetime] | None = strawberry.field(default=strawberry.UNSET, description=_NOT_IN)
     gt: datetime | None = strawberry.field(default=strawberry.UNSET, description="Later than this moment.")
-    gte: datetime | None = strawberry.field(default=strawberry.UNSET, description="At or later than this moment.")
+    gte: datetime | None = strawberry.field(
+        default=strawberry.UNSET, description="At or later than this moment."
+    )
     lt: datetime | None = strawberry.field(default=strawberry.UNSET, description="Earlier than this moment.")
-    lte: datetime | None = strawberry.field(default=strawberry.UNSET, description="At or earlier than this moment.")
+    lte: datetime | None = strawberry.field(
+        default=strawberry.UNSET, description="At or earlier than this moment."
+    )
     is_null: bool | None = strawberry.field(default=strawberry.UNSET, description=_IS_NULL)
 
 
@@ -80,13 +88,23 @@ def _by(field: str) -> str:
 )
 class WhatsAppLogFilter:
     id: IDFilter | None = strawberry.field(default=strawberry.UNSET, description=_by("id"))
-    created_at: DateTimeFilter | None = strawberry.field(default=strawberry.UNSET, description=_by("createdAt"))
-    updated_at: DateTimeFilter | None = strawberry.field(default=strawberry.UNSET, description=_by("updatedAt"))
+    created_at: DateTimeFilter | None = strawberry.field(
+        default=strawberry.UNSET, description=_by("createdAt")
+    )
+    updated_at: DateTimeFilter | None = strawberry.field(
+        default=strawberry.UNSET, description=_by("updatedAt")
+    )
     project_id: IDFilter | None = strawberry.field(default=strawberry.UNSET, description=_by("projectId"))
     to_number: StringFilter | None = strawberry.field(default=strawberry.UNSET, description=_by("toNumber"))
-    from_number: StringFilter | None = strawberry.field(default=strawberry.UNSET, description=_by("fromNumber"))
-    message_text: StringFilter | None = strawberry.field(default=strawberry.UNSET, description=_by("messageText"))
-    status_message: StringFilter | None = strawberry.field(default=strawberry.UNSET, description=_by("statusMessage"))
+    from_number: StringFilter | None = strawberry.field(
+        default=strawberry.UNSET, description=_by("fromNumber")
+    )
+    message_text: StringFilter | None = strawberry.field(
+        default=strawberry.UNSET, description=_by("messageText")
+    )
+    status_message: StringFilter | None = strawberry.field(
+        default=strawberry.UNSET, description=_by("statusMessage")
+    )
     whatsapp_message_id: StringFilter | None = strawberry.field(
         default=strawberry.UNSET, name="whatsAppMessageId", description=_by("whatsAppMessageId")
     )
@@ -101,7 +119,9 @@ class WhatsAppLogFilter:
     scheduled_maintenance_id: IDFilter | None = strawberry.field(
         default=strawberry.UNSET, description=_by("scheduledMaintenanceId")
     )
-    status_page_id: IDFilter | None = strawberry.field(default=strawberry.UNSET, description=_by("statusPageId"))
+    status_page_id: IDFilter | None = strawberry.field(
+        default=strawberry.UNSET, description=_by("statusPageId")
+    )
     status_page_announcement_id: IDFilter | None = strawberry.field(
         default=strawberry.UNSET, description=_by("statusPageAnnouncementId")
     )
@@ -140,8 +160,12 @@ class SortOrder(Enum):
     ),
 )
 class WhatsAppLogOrderBy:
-    created_at: SortOrder | None = strawberry.field(default=strawberry.UNSET, description="Sort by createdAt.")
-    updated_at: SortOrder | None = strawberry.field(default=strawberry.UNSET, description="Sort by updatedAt.")
+    created_at: SortOrder | None = strawberry.field(
+        default=strawberry.UNSET, description="Sort by createdAt."
+    )
+    updated_at: SortOrder | None = strawberry.field(
+        default=strawberry.UNSET, description="Sort by updatedAt."
+    )
     status: SortOrder | None = strawberry.field(default=strawberry.UNSET, description="Sort by status.")
     to_number: SortOrder | None = strawberry.field(default=strawberry.UNSET, description="Sort by toNumber.")
     from_number: SortOrder | None = strawberry.field(
@@ -180,9 +204,9 @@ def to_node(where: WhatsAppLogFilter | None) -> Node | None:
         operators = getattr(where, f.column.key)
         if _given(operators):
             parts.extend(_conditions(name, operators))
-    if _given(where.and_):
+    if where.and_:
         parts.append(All(tuple(n for n in map(to_node, where.and_) if n is not None)))
-    if _given(where.or_):
+    if where.or_ is not None and where.or_ is not strawberry.UNSET:
         parts.append(AnyOf(tuple(to_node(f) or All(()) for f in where.or_)))
     if _given(where.not_):
         parts.append(Not(to_node(where.not_) or All(())))

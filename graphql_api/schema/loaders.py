@@ -81,7 +81,7 @@ class Loaders:
                         conn, relation=relation, project_id=principal.project_id, ids=set(ids)
                     )
             finally:
-                self._running.discard(task)  # type: ignore[arg-type]
+                self._running.discard(task)
             return [rows.get(record_id) for record_id in ids]
 
         return load

@@ -25,7 +25,9 @@ Where = Annotated[
 
 @strawberry.type(description="Read-only access to the WhatsApp logs of the API key's project.")
 class Query:
-    @strawberry.field(description="A page of the project's WhatsApp logs, newest first unless `orderBy` says.")
+    @strawberry.field(
+        description="A page of the project's WhatsApp logs, newest first unless `orderBy` says."
+    )
     async def whats_app_logs(
         self,
         info: Info,
@@ -37,7 +39,9 @@ class Query:
                 "The id always breaks ties, in the direction of the last key."
             ),
         ] = None,
-        skip: Annotated[int, strawberry.argument(description="How many matching logs to skip (0 or more).")] = 0,
+        skip: Annotated[
+            int, strawberry.argument(description="How many matching logs to skip (0 or more).")
+        ] = 0,
         limit: Annotated[int, strawberry.argument(description="How many logs to return, 1 to 100.")] = 10,
     ) -> list[WhatsAppLog]:
         check_page(skip=skip, limit=limit)
@@ -69,9 +73,7 @@ class Query:
         ),
     )
 
-    @strawberry.field(
-        description="One WhatsApp log by id; null when no log of the project has that id."
-    )
+    @strawberry.field(description="One WhatsApp log by id; null when no log of the project has that id.")
     async def whats_app_log(
         self,
         info: Info,

@@ -83,10 +83,7 @@ def upgrade() -> None:
         sa.Column("whatsapp_message_id", sa.String(100), nullable=True),
         sa.Column("status", sa.String(100), nullable=False),
         sa.Column("whatsapp_cost_in_usd_cents", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        *[
-            sa.Column(f"{link}_id", GUID(), sa.ForeignKey(f"{link}.id"), nullable=True)
-            for link in LOG_LINKS
-        ],
+        *[sa.Column(f"{link}_id", GUID(), sa.ForeignKey(f"{link}.id"), nullable=True) for link in LOG_LINKS],
     )
     op.create_index(
         "ix_whatsapp_log_project_created",

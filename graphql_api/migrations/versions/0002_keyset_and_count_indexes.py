@@ -32,7 +32,11 @@ def upgrade() -> None:
         postgresql_where=LIVE,
     )
     op.create_index(
-        "ix_whatsapp_log_live_project", "whatsapp_log", ["project_id"], sqlite_where=LIVE, postgresql_where=LIVE
+        "ix_whatsapp_log_live_project",
+        "whatsapp_log",
+        ["project_id"],
+        sqlite_where=LIVE,
+        postgresql_where=LIVE,
     )
 
 
