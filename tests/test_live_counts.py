@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import case, delete, literal, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from graphql_api.fields import LOG
+from graphql_api.models import GUID
 from tests.conftest import GraphQL
 from tests.factories import BASE_TIME, Factory
 
@@ -69,3 +70,31 @@ def test_a_filtered_count_and_the_connection_total_agree_with_the_plain_count(
     )
 
     assert data == {"all": 7, "failed": 3, "whatsAppLogsConnection": {"totalCount": 7}}
+
+
+def test_the_count_follows_statements_that_touch_many_logs_of_several_projects(
+    gql: GraphQL, factory: Factory
+) -> None:
+    # Statement-level triggers on PostgreSQL apply one delta per project per statement: mix them.
+    acme, globex = factory.project("Acme"), factory.project("Globex")
+    acme_key, globex_key = factory.api_key(acme), factory.api_key(globex)
+    acme_logs = factory.logs(acme, 6)
+    globex_logs = factory.logs(globex, 4)
+    assert (_counts(gql, acme_key), _counts(gql, globex_key)) == ((6, 6), (4, 4))
+
+    # One UPDATE that moves two of Acme's logs to Globex, soft-deletes one of each, restores nothing.
+    moved, deleted = acme_logs[:2], [acme_logs[2], globex_logs[0]]
+    _write(
+        factory,
+        update(LOG)
+        .where(LOG.c.id.in_([*moved, *deleted]))
+        .values(
+            project_id=case((LOG.c.id.in_(moved), literal(globex, GUID())), else_=LOG.c.project_id),
+            deleted_at=case((LOG.c.id.in_(deleted), BASE_TIME), else_=None),
+        ),
+    )
+    assert (_counts(gql, acme_key), _counts(gql, globex_key)) == ((3, 3), (5, 5))
+
+    # One DELETE across both projects, live and soft-deleted logs alike.
+    _write(factory, delete(LOG).where(LOG.c.id.in_([acme_logs[3], acme_logs[2], globex_logs[1]])))
+    assert (_counts(gql, acme_key), _counts(gql, globex_key)) == ((2, 2), (4, 4))
