@@ -84,6 +84,7 @@ class Metrics:
         self.max_operation_labels = max_operation_labels
         self._operations: set[str] = set()
         self._pools: dict[str, Pool] = {}
+        self._pools_observed_at = 0.0
         r = self.registry
         self.requests = Counter(
             "graphql_api_requests",
@@ -145,9 +146,16 @@ class Metrics:
         self._pools[name] = engine.sync_engine.pool
         self.observe_pools()
 
+    def observe_pools_now_and_then(self) -> None:
+        """observe_pools at most once a second: after requests, so that with several workers each
+        one's recent state is in the shared files, without a cost on every request."""
+        now = time.monotonic()
+        if now - self._pools_observed_at >= 1.0:
+            self.observe_pools()
+
     def observe_pools(self) -> None:
-        """Read the pools' state into the gauges (after every request and at every scrape, so that
-        with several workers each one's last state is in the shared files)."""
+        """Read the pools' state into the gauges (at every scrape, and now and then after requests)."""
+        self._pools_observed_at = time.monotonic()
         for name, pool in self._pools.items():
             # QueuePool's public status; other pool classes (NullPool, StaticPool) lack it.
             for state, method in (("in_use", "checkedout"), ("idle", "checkedin")):
@@ -212,7 +220,7 @@ class ObservabilityMiddleware:
         operation_label = self.metrics.operation_label(operation)
         self.metrics.requests.labels(route_label, operation_label, outcome).inc()
         self.metrics.duration.labels(route_label, operation_label).observe(seconds)
-        self.metrics.observe_pools()
+        self.metrics.observe_pools_now_and_then()
         duration_ms = round(seconds * 1000, 2)
         path = scope.get("path", "")
         access_logger.info(
