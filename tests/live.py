@@ -91,10 +91,11 @@ def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -
     raise RuntimeError(f"graphql-api serve did not answer /healthz in {STARTUP_SECONDS}s:\n{log.read_text()}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes], *, timeout: float = 10) -> None:
+    """Terminate a server process, killing it if it does not exit within `timeout` seconds."""
     process.terminate()
     try:
-        process.wait(timeout=10)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
@@ -115,18 +116,18 @@ def serve(database_url: str, *, preferred_port: int = 0, **env: str) -> Iterator
                 _wait_until_healthy(url, process, Path(log.name))
                 break
             except _PortTaken:
-                _stop(process)
+                stop(process)
                 log.seek(0)
                 log.truncate()
             except BaseException:
-                _stop(process)
+                stop(process)
                 raise
         else:
             raise RuntimeError("graphql-api serve found no free port in 3 tries")
         try:
             yield url
         finally:
-            _stop(process)
+            stop(process)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -24,6 +24,7 @@ from graphql_api.database import Database
 from graphql_api.settings import Settings
 from tests.conftest import GraphQL
 from tests.factories import Factory
+from tests.live import stop
 from tests.tcp_proxy import free_port
 
 TEXTS = {
@@ -163,12 +164,7 @@ def test_serve_with_workers_runs_that_many_processes_on_one_database(
             with urllib.request.urlopen(request, timeout=10) as response:
                 assert response.read() == b'{"data":{"whatsAppLogCount":1}}'
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=15)
 
 
 def _wait_for_workers(log: Path, process: subprocess.Popen[bytes], *, count: int) -> set[str]:

@@ -23,7 +23,7 @@ from graphql_api.logs import JsonFormatter
 from graphql_api.settings import Settings
 from tests.conftest import GraphQL, StatementCounter
 from tests.factories import Factory
-from tests.live import free_port
+from tests.live import free_port, stop
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -265,12 +265,7 @@ def test_serve_with_two_workers_logs_json_lines_and_adds_up_their_metrics(
         with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
             exposition = response.read().decode()
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=20)
 
     # Every line on stderr is a JSON object, uvicorn's own included; one per GraphQL request.
     entries = [json.loads(line) for line in stderr.read_text().splitlines() if line.strip()]
