@@ -36,6 +36,7 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._frozen = False
+        self.accepted = 0  # connections accepted, forwarded or held
 
     def _call(self, coro: object) -> None:
         asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=10)  # type: ignore[arg-type]
@@ -72,6 +73,7 @@ class TcpProxy:
         self._writers.clear()
 
     async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
         self._writers.add(writer)
         with contextlib.suppress(OSError):
             await reader.read()  # until the client gives up or the proxy stops
@@ -79,6 +81,7 @@ class TcpProxy:
         writer.transport.abort()
 
     async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:

@@ -167,6 +167,56 @@ def test_losing_the_database_is_service_unavailable_and_the_same_app_serves_when
             assert len(gql.data(LOGS)["whatsAppLogs"]) == 1
 
 
+def test_the_compiled_path_answers_a_lost_database_itself_instead_of_trying_again_on_the_regular_path(
+    serving: Serving, postgres: PostgresServer, database_url: str
+) -> None:
+    query = "query($id: ID!) { count: whatsAppLogCount kind: __typename one: whatsAppLog(id: $id) { id } }"
+    with tcp_proxy(postgres.host, postgres.port) as proxy:
+        proxy.start()
+        through_proxy = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
+        answers = {}
+        for compiled_execution in (True, False):
+            client, gql = serving(
+                database_url=through_proxy.render_as_string(hide_password=False),
+                compiled_execution=compiled_execution,
+                connect_timeout=0.3,
+                auth_cache_seconds=60,  # the key is known: only the log statements need the database
+            )
+            with client:
+                log_id = gql.data(LOGS)["whatsAppLogs"][0]["id"]
+                assert gql.data(query, {"id": log_id}) == {"count": 1, "kind": "Query", "one": {"id": log_id}}
+
+                # Connections open now are cut; a new one would be accepted and never answered.
+                proxy.stop()
+                proxy.start("blackhole")
+                accepted = proxy.accepted
+                answers[compiled_execution] = gql(query, {"id": log_id})
+                if compiled_execution:
+                    stats = client.app.state.compiled.stats  # type: ignore[attr-defined]
+                    # One new connection, in place of the one found closed, waited for until
+                    # connect_timeout; the regular path would have connected and waited a second time.
+                    assert proxy.accepted == accepted + 1
+                    assert (stats.database_failures, stats.fallbacks) == (1, 0)
+            proxy.stop()
+            proxy.start()
+
+    def without_request_ids(body: dict[str, Any]) -> dict[str, Any]:
+        """The body with its errors in path order (the regular path's come as its fields fail)."""
+        for error in body["errors"]:
+            error["extensions"].pop("requestId", None)
+        return {**body, "errors": sorted(body["errors"], key=lambda e: e["path"])}
+
+    compiled, regular = (without_request_ids(answers[path]) for path in (True, False))
+    # The regular path's answer for a lost database: an error at each field that needs SQL, and `data`
+    # null because whatsAppLogCount cannot be null.
+    assert compiled["data"] is None
+    assert [(e["path"], e["extensions"]["code"]) for e in compiled["errors"]] == [
+        (["count"], "SERVICE_UNAVAILABLE"),
+        (["one"], "SERVICE_UNAVAILABLE"),
+    ]
+    assert compiled == regular
+
+
 def test_a_database_that_accepts_connections_but_never_answers_is_service_unavailable(
     serving: Serving, postgres: PostgresServer
 ) -> None:

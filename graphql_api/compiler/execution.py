@@ -1,8 +1,11 @@
 """The compiled path: from a validated operation and a request's variables to the bytes of `data`.
 
-Anything that would end in an error (auth, variables, paging, filters, a failing statement) or that
-the compiler does not cover returns None, and the regular Strawberry execution answers instead, so
-errors, codes and masking are the regular path's by construction.
+Anything that would end in an error (auth, variables, paging, filters, a statement failing for a reason
+other than the database) or that the compiler does not cover returns None, and the regular Strawberry
+execution answers instead, so errors, codes and masking are the regular path's by construction. The one
+exception: a database that is unavailable or too slow (database.api_error) is answered at once with the
+SERVICE_UNAVAILABLE or TIMEOUT errors the regular path would give, instead of making the client wait for
+the same failure twice.
 
 Two ways in. `execute` runs inside Strawberry's pipeline, as its last extension, after every other
 extension parsed, validated and limited the operation. `execute_again` is the fast path: a request
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import strawberry
-from graphql import DocumentNode, GraphQLError
+from graphql import DocumentNode, GraphQLError, GraphQLNonNull
 from strawberry.types import ExecutionResult
 
 from graphql_api.auth import Principal
@@ -28,11 +31,12 @@ from graphql_api.compiler.arguments import Arguments
 from graphql_api.compiler.cache import LRU
 from graphql_api.compiler.cursors import new_marker, sign_cursors
 from graphql_api.compiler.driver import DriverStatement, to_driver
-from graphql_api.compiler.plan import NotCompilable, Plan, Typename, build_plan
+from graphql_api.compiler.plan import NotCompilable, Plan, RootField, Typename, build_plan
 from graphql_api.compiler.repeat import fast_path_safe
 from graphql_api.compiler.roots import ROOT_FIELDS
 from graphql_api.compiler.runner import Elsewhere, runner_for
 from graphql_api.compiler.statements import Build
+from graphql_api.database import api_error
 from graphql_api.errors import ApiError
 from graphql_api.filters import SortKey
 from graphql_api.observability import note_operation
@@ -53,6 +57,15 @@ class RawJSON:
         return f"RawJSON({self.json[:60]!r}...)"
 
 
+class DatabaseFailure(Exception):
+    """A compiled statement met a database that is unavailable or too slow: the request's answer is the
+    regular path's for that failure (`result`), not a second attempt on the regular path."""
+
+    def __init__(self, result: ExecutionResult) -> None:
+        super().__init__(result)
+        self.result = result
+
+
 class _HasPrincipal(Protocol):
     async def principal(self) -> Principal: ...
 
@@ -64,12 +77,14 @@ class Stats:
     compiled: int = 0  # answered by the database, inside Strawberry's pipeline
     repeated: int = 0  # answered by the database on the fast path
     fallbacks: int = 0  # answered by Strawberry's regular execution
+    database_failures: int = 0  # answered with SERVICE_UNAVAILABLE or TIMEOUT (DatabaseFailure)
     statements: int = 0
 
 
 @dataclass(frozen=True)
 class _Root:
     key: bytes  # `"alias":`
+    field: RootField | None  # None for `__typename`
     statement: DriverStatement | None
     constant: bytes | None = None
     cursor_keys: tuple[SortKey, ...] | None = None  # the root's JSON has cursors to sign
@@ -138,19 +153,21 @@ class CompiledExecution:
         document: DocumentNode,
         variables: dict[str, Any] | None,
         context: _HasPrincipal,
-    ) -> RawJSON | None:
-        """Inside the pipeline: the response's `data` built by the database, or None (regular path)."""
+    ) -> ExecutionResult | None:
+        """Inside the pipeline: the result with the `data` the database built, or None (regular path)."""
         key = _request_key(query, operation_name, variables)
         try:
             data = await self._execute(key, document, operation_name, variables, context, on_loop_only=False)
         except Elsewhere:  # pragma: no cover - only the fast path asks to stay on the loop
             data = None
+        except DatabaseFailure as failure:
+            return failure.result
         if data is None:
             self.stats.fallbacks += 1
             return None
         self.stats.compiled += 1
         self._passed.put(key, _Passed(document, resolved_operation_name))
-        return data
+        return ExecutionResult(data=data, errors=None)  # type: ignore[arg-type]
 
     async def execute_again(
         self,
@@ -175,6 +192,8 @@ class CompiledExecution:
             )
         except Elsewhere:  # a slow statement: the pipeline runs it in a thread
             return None
+        except DatabaseFailure as failure:
+            return failure.result
         if data is None:
             return None
         self.stats.repeated += 1
@@ -208,6 +227,13 @@ class CompiledExecution:
         except (Elsewhere, asyncio.CancelledError):
             raise
         except Exception as exc:  # noqa: BLE001 - the regular path runs again and reports it
+            error = api_error(exc)
+            if error is not None:
+                logger.warning(
+                    "database %s: %s", error.code, str(exc).splitlines()[0] if str(exc) else repr(exc)
+                )
+                self.stats.database_failures += 1
+                raise DatabaseFailure(self._failed(roots, error)) from exc
             logger.info("compiled statement failed, answering on the regular path: %s", type(exc).__name__)
             return None
         self.stats.statements += len(statements)
@@ -233,6 +259,28 @@ class CompiledExecution:
             else:
                 parts.append(root.key + str(int(value)).encode())
         return RawJSON(b"{" + b",".join(parts) + b"}")
+
+    def _failed(self, roots: tuple[_Root, ...], error: ApiError) -> ExecutionResult:
+        """What the regular path answers when every root field's SQL fails with `error`: an error at
+        each such field, and `data` null when one of them is non-null (GraphQL's null propagation)."""
+        query_type = self._schema._schema.query_type
+        assert query_type is not None
+        data: dict[str, Any] | None = {}
+        errors = []
+        for root in roots:
+            alias = json.loads(root.key[:-1])
+            if root.field is None or root.statement is None:
+                if data is not None and root.constant is not None:
+                    data[alias] = json.loads(root.constant)
+                continue
+            errors.append(
+                GraphQLError(error.message, nodes=root.field.node, path=[alias], original_error=error)
+            )
+            if isinstance(query_type.fields[root.field.name].type, GraphQLNonNull):
+                data = None
+            elif data is not None:
+                data[alias] = None
+        return ExecutionResult(data=data, errors=errors)
 
     def _plan(
         self, query: str, operation_name: str | None, document: DocumentNode, permissions: frozenset[str]
@@ -283,17 +331,16 @@ class CompiledExecution:
         for key, field in plan.fields:
             encoded_key = json.dumps(key).encode() + b":"
             if isinstance(field, Typename):
-                roots.append(_Root(encoded_key, None, json.dumps(field.type_name).encode()))
+                roots.append(_Root(encoded_key, None, None, json.dumps(field.type_name).encode()))
                 continue
             args = self._arguments.of_field(field.name, field.node, coerced)
             build.cursor_keys = None
             built = ROOT_FIELDS[field.name](args, field.selection, build)
             if isinstance(built, bytes):
-                roots.append(_Root(encoded_key, None, built))
+                roots.append(_Root(encoded_key, field, None, built))
             else:
-                roots.append(
-                    _Root(encoded_key, to_driver(built, self._dialect), cursor_keys=build.cursor_keys)
-                )
+                statement = to_driver(built, self._dialect)
+                roots.append(_Root(encoded_key, field, statement, cursor_keys=build.cursor_keys))
         return tuple(roots)
 
 

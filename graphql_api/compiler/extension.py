@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from strawberry.extensions import SchemaExtension
-from strawberry.types import ExecutionResult
 
 from graphql_api.compiler.execution import CompiledExecution
 
@@ -22,7 +21,7 @@ class CompiledExecutionExtension(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         if document is not None and context.query is not None and not context.pre_execution_errors:
-            data = await self._execution.execute(
+            result = await self._execution.execute(
                 query=context.query,
                 operation_name=context._provided_operation_name,  # what the client sent (or None)
                 resolved_operation_name=context.operation_name,
@@ -30,6 +29,6 @@ class CompiledExecutionExtension(SchemaExtension):
                 variables=context.variables,
                 context=context.context,
             )
-            if data is not None:
-                context.result = ExecutionResult(data=data, errors=None)  # type: ignore[arg-type]
+            if result is not None:
+                context.result = result
         yield

@@ -22,7 +22,8 @@ from sqlalchemy.engine import make_url
 
 from graphql_api.compiler.cache import LRU
 from graphql_api.compiler.driver import DriverStatement
-from graphql_api.database import Database, configure_sqlite_connection, request_connect_args
+from graphql_api.database import Database, api_error, configure_sqlite_connection, request_connect_args
+from graphql_api.errors import ServiceUnavailable
 
 # How much CPU time a statement may take on the event loop's thread before it moves to a worker
 # thread (CPU time, so that a busy machine preempting the process does not count).
@@ -140,7 +141,9 @@ class SqliteRunner:
 class AsyncpgRunner:
     """PostgreSQL through asyncpg connections of this module, made with the engine's URL and the
     server's connect arguments (read-only transactions, statement timeout). Handing one out costs no
-    round trip, where the engine's pool pings every connection it hands out (pool_pre_ping). At most
+    round trip, where the engine's pool pings every connection it hands out (pool_pre_ping): one found
+    closed is dropped, and a statement failing on a reused connection as on a lost one is tried once more
+    on a new connection. At most
     POOL_SIZE + MAX_OVERFLOW per process, waited for up to POOL_TIMEOUT; a connection that failed is
     closed, one whose request was cancelled once the server cancelled its statement; neither is reused."""
 
@@ -167,27 +170,48 @@ class AsyncpgRunner:
         else:
             await self._slots.acquire()
         try:
-            connection = self._idle.pop() if self._idle else await asyncpg.connect(**self._connect_kwargs)
-            try:
-                values = []
-                for statement in statements:
-                    params = statement.parameters(project_id)
-                    self._announce(statement, params)
-                    values.append(await connection.fetchval(statement.sql, *params))
-            except asyncio.CancelledError:
-                # asyncpg asks the server to cancel the statement: let that finish, then close.
-                self._closing.add(asyncio.ensure_future(self._close(connection)))
-                raise
-            except BaseException:
-                connection.terminate()
-                raise
-            if len(self._idle) < self._pool_size:
-                self._idle.append(connection)
-            else:
-                await connection.close()
-            return values
+            connection = self._open_idle()
+            if connection is not None:
+                try:
+                    return await self._fetch(connection, statements, project_id)
+                except Exception as exc:
+                    # An idle connection the server closed (a restart, a cut) without asyncpg seeing it
+                    # yet: one more try on a new connection, as the engine's pre-ping would do.
+                    if not isinstance(api_error(exc), ServiceUnavailable):
+                        raise
+            return await self._fetch(await asyncpg.connect(**self._connect_kwargs), statements, project_id)
         finally:
             self._slots.release()
+
+    def _open_idle(self) -> Any:
+        """An idle connection still open, or None (those closed while idle are dropped)."""
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.is_closed():
+                return connection
+        return None
+
+    async def _fetch(
+        self, connection: Any, statements: Sequence[DriverStatement], project_id: str
+    ) -> list[Any]:
+        try:
+            values = []
+            for statement in statements:
+                params = statement.parameters(project_id)
+                self._announce(statement, params)
+                values.append(await connection.fetchval(statement.sql, *params))
+        except asyncio.CancelledError:
+            # asyncpg asks the server to cancel the statement: let that finish, then close.
+            self._closing.add(asyncio.ensure_future(self._close(connection)))
+            raise
+        except BaseException:
+            connection.terminate()
+            raise
+        if len(self._idle) < self._pool_size:
+            self._idle.append(connection)
+        else:
+            await connection.close()
+        return values
 
     async def _close(self, connection: Any) -> None:
         try:
