@@ -10,13 +10,13 @@ import sqlite3
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from bench import queries as q
 from bench import report
-from bench.data import CACHE, plan_for, prepare
+from bench.data import CACHE, POSTGRESQL_ENV, Dataset, plan_for, prepare, prepare_postgresql
 from bench.inprocess import CodePath, Figures, run
 from bench.load import have_wrk
 from bench.server import as_dict, run_server
@@ -56,8 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", default="1,2", help="server sizes to load, comma-separated (default 1,2)"
     )
     parser.add_argument("--no-server", action="store_true", help="in-process measurements only")
-    parser.add_argument("--rebuild", action="store_true", help="build the database again even if cached")
+    parser.add_argument("--rebuild", action="store_true", help="build the databases again even if cached")
     parser.add_argument("--cache", type=Path, default=CACHE, help="where built databases are kept")
+    parser.add_argument(
+        "--postgresql",
+        metavar="URL",
+        default=os.environ.get(POSTGRESQL_ENV) or None,
+        help=f"also measure on this PostgreSQL server: an administrative database there, as "
+        f"postgresql+asyncpg://user@host:5432/postgres (default ${POSTGRESQL_ENV})",
+    )
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     return parser
 
@@ -66,10 +73,15 @@ def _load_average() -> float:
     return os.getloadavg()[0]
 
 
-def _project_sizes(path: Path, largest: str, typical: str) -> tuple[int, int]:
-    with sqlite3.connect(path) as db:
-        sql = "SELECT count(*) FROM whatsapp_log WHERE project_id = ? AND deleted_at IS NULL"
-        return db.execute(sql, (largest,)).fetchone()[0], db.execute(sql, (typical,)).fetchone()[0]
+@dataclass(frozen=True)
+class Runs:
+    """How much to measure, the same on every database."""
+
+    rounds: int
+    seconds: float
+    workers: list[int]
+    quick: bool
+    server: bool
 
 
 def _figures(prefix: str, inproc: Figures, server: list[dict[str, Any]]) -> dict[str, Any]:
@@ -104,75 +116,98 @@ def _figures(prefix: str, inproc: Figures, server: list[dict[str, Any]]) -> dict
     return out
 
 
+def _server_runs(data: Dataset, path: CodePath, runs: Runs) -> list[dict[str, Any]]:
+    """The whole server for one path, at each size: pages of 100 and 10."""
+    queries = {100: q.page(100), 10: q.page(10)}
+    tool = "wrk" if have_wrk() else "built-in load"
+    out: list[dict[str, Any]] = []
+    for count in runs.workers:
+        logger.info("server on %s: %s, %d worker(s), %s", data.server, path.title, count, tool)
+        loaded = run_server(data, workers=count, queries=queries, seconds=runs.seconds, env=path.env)
+        out += [as_dict(r) for r in loaded]
+    return out
+
+
+def _section(
+    path: CodePath, paths: list[CodePath], inproc: Figures, server: list[dict[str, Any]], runs: Runs
+) -> dict[str, Any]:
+    """One path's rows (the floor's too) for the table and the JSON."""
+    names = [n for n in inproc.extra["labels"] if n.startswith("floor") or n.startswith(path.prefix)]
+    if path.prefix == "":
+        names = [n for n in names if not any(n.startswith(p.prefix) for p in paths if p.prefix)]
+    return {
+        "prefix": path.prefix,
+        "title": path.title,
+        "in_process": {
+            "rounds": runs.rounds,
+            "labels": {n: inproc.extra["labels"][n] for n in names},
+            "ms": {n: inproc.ms[n] for n in names},
+            "cpu_ms": {n: inproc.cpu_ms[n] for n in names},
+            "statements": {n: inproc.statements[n] for n in names if n in inproc.statements},
+        },
+        "server": server,
+        "server_seconds": runs.seconds,
+    }
+
+
+def _measure(
+    data: Dataset, paths: list[CodePath], runs: Runs
+) -> tuple[Figures, list[dict[str, Any]], dict[str, Any]]:
+    """Every path on one database: the in-process rows, then the whole server. Returns the in-process
+    figures, each path's section and the named figures (the default path's are the issue's names)."""
+    logger.info("in-process on %s: %d rounds over %d path(s)", data.server, runs.rounds, len(paths))
+    inproc = run(data, rounds=runs.rounds, paths=paths)
+    sections: list[dict[str, Any]] = []
+    figures: dict[str, Any] = {}
+    for index, path in enumerate(paths):
+        # Quick mode loads the default path only: the whole run stays under a minute.
+        loaded = runs.server and (index == 0 or not runs.quick)
+        server = _server_runs(data, path, runs) if loaded else []
+        sections.append(_section(path, paths, inproc, server, runs))
+        suffix = f"_{path.prefix.rstrip('_')}" if path.prefix else ""
+        figures.update({f"{name}{suffix}": v for name, v in _figures(path.prefix, inproc, server).items()})
+    return inproc, sections, figures
+
+
+def _dataset(data: Dataset, args: argparse.Namespace, inproc: Figures) -> dict[str, Any]:
+    return {
+        "server": data.server,
+        "logs": args.logs,
+        "projects": args.projects,
+        "largest_logs": data.largest_logs,
+        "typical_logs": data.typical_logs,
+        "depth": inproc.extra["depth"],
+        "path": data.location,
+        "built_seconds": data.built_seconds,
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    rounds = args.rounds or (20 if args.quick else 200)
-    seconds = args.seconds or (2.0 if args.quick else 10.0)
-    workers = [int(w) for w in args.workers.split(",") if w.strip()]
+    runs = Runs(
+        rounds=args.rounds or (20 if args.quick else 200),
+        seconds=args.seconds or (2.0 if args.quick else 10.0),
+        workers=[int(w) for w in args.workers.split(",") if w.strip()],
+        quick=args.quick,
+        server=not args.no_server,
+    )
     started = time.perf_counter()
     load_before = _load_average()
 
-    data = prepare(plan_for(args.logs, args.projects), cache=args.cache, rebuild=args.rebuild)
-    largest_logs, typical_logs = _project_sizes(data.path, data.largest_project, data.typical_project)
+    plan = plan_for(args.logs, args.projects)
+    data = prepare(plan, cache=args.cache, rebuild=args.rebuild)
+    # Built (or checked) before measuring anything: a wrong URL fails now, not after the SQLite runs.
+    pg = prepare_postgresql(plan, args.postgresql, rebuild=args.rebuild) if args.postgresql else None
     paths = code_paths()
-    logger.info("in-process: %d rounds over %d path(s)", rounds, len(paths))
-    inproc = run(data, rounds=rounds, paths=paths)
-
-    result: dict[str, Any] = {"paths": [], "figures": {}}
-    for index, path in enumerate(paths):
-        server: list[dict[str, Any]] = []
-        # Quick mode loads the default path only: the whole run stays under a minute.
-        if not args.no_server and (index == 0 or not args.quick):
-            for count in workers:
-                logger.info(
-                    "server: %s, %d worker(s), %s",
-                    path.title,
-                    count,
-                    "wrk" if have_wrk() else "built-in load",
-                )
-                runs = run_server(
-                    data,
-                    workers=count,
-                    queries={100: q.page(100), 10: q.page(10)},
-                    seconds=seconds,
-                    env=path.env,
-                )
-                server += [as_dict(r) for r in runs]
-        names = [n for n in inproc.extra["labels"] if n.startswith("floor") or n.startswith(path.prefix)]
-        if path.prefix == "":
-            names = [n for n in names if not any(n.startswith(p.prefix) for p in paths if p.prefix)]
-        result["paths"].append(
-            {
-                "prefix": path.prefix,
-                "title": path.title,
-                "in_process": {
-                    "rounds": rounds,
-                    "labels": {n: inproc.extra["labels"][n] for n in names},
-                    "ms": {n: inproc.ms[n] for n in names},
-                    "cpu_ms": {n: inproc.cpu_ms[n] for n in names},
-                    "statements": {n: inproc.statements[n] for n in names if n in inproc.statements},
-                },
-                "server": server,
-                "server_seconds": seconds,
-            }
-        )
-        figures = _figures(path.prefix, inproc, server)
-        if path.prefix == "":
-            result["figures"].update(figures)
-        else:
-            result["figures"].update({f"{name}_{path.prefix.rstrip('_')}": v for name, v in figures.items()})
-
-    result["dataset"] = {
-        "logs": args.logs,
-        "projects": args.projects,
-        "largest_logs": largest_logs,
-        "typical_logs": typical_logs,
-        "depth": inproc.extra["depth"],
-        "path": str(data.path),
-        "built_seconds": data.built_seconds,
-    }
+    inproc, sections, figures = _measure(data, paths, runs)
+    result: dict[str, Any] = {"paths": sections, "figures": figures, "dataset": _dataset(data, args, inproc)}
+    result["postgresql"] = None
+    if pg is not None:
+        pg_inproc, pg_sections, pg_figures = _measure(pg, paths, runs)
+        result["postgresql"] = {"paths": pg_sections, "dataset": _dataset(pg, args, pg_inproc)}
+        result["figures"].update({f"pg_{name}": v for name, v in pg_figures.items()})
     try:
         from bench import explain
 
@@ -193,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _deep_position(data: Any, inproc: Figures) -> tuple[list[Any], str] | None:
+def _deep_position(data: Dataset, inproc: Figures) -> tuple[list[Any], str] | None:
     """Sort values and id of the row `depth` deep, for the keyset statement's plan."""
     from datetime import UTC, datetime
 

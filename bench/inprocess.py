@@ -10,19 +10,21 @@ import asyncio
 import sqlite3
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event
 from sqlalchemy.util.concurrency import await_
 from starlette.types import ASGIApp
 
 from bench import queries as q
 from bench.asgi import post_json
-from bench.data import Dataset
+from bench.data import Dataset, plain_dsn
 from graphql_api.app import create_app
 from graphql_api.fields import FIELDS
 from graphql_api.filters import SortKey
@@ -47,25 +49,30 @@ class Figures:
 
 
 class StatementCounter:
-    """Counts the SELECTs SQLite itself runs for an app (sqlite3's trace callback on every connection
-    of its engines), plus those the compiled path reports running on connections of its own.
+    """Counts the SELECTs the database runs for an app. SQLite: those SQLite itself runs on the
+    connections of the app's engines (sqlite3's trace callback), plus those the compiled path reports
+    running on sqlite3 connections of its own. PostgreSQL: those the engines send, which include the
+    compiled path's own asyncpg statements (it announces them to the engine's listeners).
 
-    Counted at the database, not through SQLAlchemy's events, so that a path that calls the driver
-    directly is counted the same way. Install it before the app's first request.
+    On SQLite counted at the database, not through SQLAlchemy's events, so that a path that calls the
+    driver directly is counted the same way. Install it before the app's first request.
     """
 
     def __init__(self, app: Any) -> None:
         self.count = 0
         self.active = False
-        # The compiled path runs its statements on sqlite3 connections of its own and counts them itself.
-        self._compiled = getattr(app.state, "compiled", None)
-        self._compiled_before = 0
         database = app.state.services.database
+        sqlite = database.read_engine.dialect.name == "sqlite"
+        self._compiled = getattr(app.state, "compiled", None) if sqlite else None
+        self._compiled_before = 0
         for engine in {id(e): e for e in (database.engine, database.read_engine)}.values():
-            event.listen(engine.sync_engine, "connect", self._on_connect)
+            if sqlite:
+                event.listen(engine.sync_engine, "connect", self._on_connect)
+            else:
+                event.listen(engine.sync_engine, "before_cursor_execute", self._on_execute)
 
     def _trace(self, statement: str) -> None:
-        if self.active and statement.lstrip()[:6].upper() in ("SELECT", "WITH R", "WITH "):
+        if self.active and statement.lstrip()[:6].upper().startswith(("SELECT", "WITH")):
             self.count += 1
 
     def _on_connect(self, dbapi_connection: Any, _record: Any) -> None:
@@ -73,6 +80,9 @@ class StatementCounter:
         raw = aiosqlite_connection._conn
         # sqlite3 objects belong to aiosqlite's thread: register the callback there.
         await_(aiosqlite_connection._execute(raw.set_trace_callback, self._trace))
+
+    def _on_execute(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        self._trace(statement)
 
     def _compiled_statements(self) -> int:
         stats = getattr(self._compiled, "stats", None)
@@ -144,28 +154,64 @@ def api_variants(prefix: str, api: Api, data: Dataset, depth: int, deep_cursor: 
     return out
 
 
-def floor_variant(data: Dataset, limit: int) -> Variant:
-    """Plain sqlite3: the same page and the same related rows, one `IN` query per relation."""
-    db = sqlite3.connect(data.path, check_same_thread=False)
+Fetch = Callable[[str, Sequence[Any]], Awaitable[Sequence[Sequence[Any]]]]
+
+
+@dataclass(frozen=True)
+class Driver:
+    """The plain driver under the app, for the floor: how it fetches rows and marks a parameter."""
+
+    name: str
+    fetch: Fetch
+    mark: Callable[[int], str]  # the i-th (0-based) parameter's placeholder
+
+
+@asynccontextmanager
+async def driver(data: Dataset) -> AsyncIterator[Driver]:
+    """sqlite3 on the file, or one asyncpg connection to the database."""
+    if data.backend == "sqlite":
+        db = sqlite3.connect(data.path, check_same_thread=False)
+
+        async def fetch_sqlite(sql: str, params: Sequence[Any]) -> Sequence[Sequence[Any]]:
+            return db.execute(sql, params).fetchall()
+
+        try:
+            yield Driver("sqlite3", fetch_sqlite, lambda _: "?")
+        finally:
+            db.close()
+        return
+    connection = await asyncpg.connect(plain_dsn(data.url))
+
+    async def fetch_asyncpg(sql: str, params: Sequence[Any]) -> Sequence[Sequence[Any]]:
+        return await connection.fetch(sql, *params)  # type: ignore[no-any-return]
+
+    try:
+        yield Driver("asyncpg", fetch_asyncpg, lambda i: f"${i + 1}")
+    finally:
+        await connection.close()
+
+
+def floor_variant(data: Dataset, plain: Driver, limit: int) -> Variant:
+    """The plain driver: the same page and the same related rows, one `IN` query per relation."""
     columns = [f.column.name for f in FIELDS.values()]
-    page_sql = q.floor_sql(columns, limit)
+    page_sql = q.floor_sql(columns, limit, (plain.mark(0), plain.mark(1)))
     incident_at = columns.index("incident_id")
     monitor_at = columns.index("monitor_id")
 
-    def related(table: str, label: str, ids: set[str]) -> list[Any]:
-        marks = ", ".join("?" * len(ids))
-        sql = f"SELECT id, {label} FROM {table} WHERE id IN ({marks}) AND project_id = ?"
-        return db.execute(sql, [*ids, data.largest_project]).fetchall()
+    async def related(table: str, label: str, ids: set[Any]) -> Sequence[Any]:
+        marks = ", ".join(plain.mark(i) for i in range(len(ids)))
+        sql = f"SELECT id, {label} FROM {table} WHERE id IN ({marks}) AND project_id = {plain.mark(len(ids))}"
+        return await plain.fetch(sql, [*ids, data.largest_project])
 
     async def run() -> Any:
-        rows = db.execute(page_sql, (data.largest_project, q.STATUS)).fetchall()
-        incidents = related("incident", "title", {r[incident_at] for r in rows if r[incident_at]})
-        monitors = related("monitor", "name", {r[monitor_at] for r in rows if r[monitor_at]})
+        rows = await plain.fetch(page_sql, (data.largest_project, q.STATUS))
+        incidents = await related("incident", "title", {r[incident_at] for r in rows if r[incident_at]})
+        monitors = await related("monitor", "name", {r[monitor_at] for r in rows if r[monitor_at]})
         if len(rows) != limit:
             raise RuntimeError(f"floor: expected {limit} rows, got {len(rows)}")
         return rows, incidents, monitors
 
-    return Variant(f"floor{limit}", f"floor: sqlite3, page of {limit} + 2 IN queries", run)
+    return Variant(f"floor{limit}", f"floor: {plain.name}, page of {limit} + 2 IN queries", run)
 
 
 async def _deep_cursor(api: Api, project_id: str, depth: int) -> str | None:
@@ -202,14 +248,17 @@ async def measure(data: Dataset, *, rounds: int, paths: list[CodePath]) -> Figur
     apps = [create_app(Settings(database_url=data.url, **path.settings)) for path in paths]
     app_counters = [StatementCounter(app) for app in apps]
     figures = Figures()
-    try:
+    async with AsyncExitStack() as stack:
+        for app in apps:
+            stack.push_async_callback(app.state.services.close)
+        plain = await stack.enter_async_context(driver(data))
         first = Api(apps[0], data.keys[data.largest_project])
         matching = (await first.data(f'{{ whatsAppLogCount(where: {{ status: {{ eq: "{q.STATUS}" }} }}) }}'))[
             "whatsAppLogCount"
         ]
         depth = choose_depth(matching)
         figures.extra.update(depth=depth, matching_largest=matching)
-        variants = [floor_variant(data, 100), floor_variant(data, 10)]
+        variants = [floor_variant(data, plain, 100), floor_variant(data, plain, 10)]
         counters: dict[str, StatementCounter] = {}
         for path, app, counter in zip(paths, apps, app_counters, strict=True):
             api = Api(app, data.keys[data.largest_project])
@@ -219,7 +268,7 @@ async def measure(data: Dataset, *, rounds: int, paths: list[CodePath]) -> Figur
                 counters[v.name] = counter
         samples: dict[str, list[float]] = {v.name: [] for v in variants}
         cpu: dict[str, list[float]] = {v.name: [] for v in variants}
-        for v in variants:  # warm-up: caches, the auth cache, SQLite's pages; checks every answer
+        for v in variants:  # warm-up: caches, the auth cache, the database's pages; checks every answer
             await v.run()
             await v.run()
             if v.count_statements:
@@ -237,9 +286,6 @@ async def measure(data: Dataset, *, rounds: int, paths: list[CodePath]) -> Figur
         # CPU time of the whole process (all its threads): steadier than wall time on a busy machine.
         figures.cpu_ms = {name: statistics.median(values) for name, values in cpu.items()}
         figures.extra["labels"] = {v.name: v.label for v in variants}
-    finally:
-        for app in apps:
-            await app.state.services.close()
     return figures
 
 

@@ -32,10 +32,10 @@ def row_at(position: int) -> str:
     return f"{{ whatsAppLogs({FILTER}, skip: {position}, limit: 1) {{ id createdAt }} }}"
 
 
-def floor_sql(columns: list[str], limit: int) -> str:
-    """The page query as plain SQL, for the sqlite3 floor."""
+def floor_sql(columns: list[str], limit: int, marks: tuple[str, str] = ("?", "?")) -> str:
+    """The page query as plain SQL, for the floor; `marks`: the driver's placeholders (project, status)."""
     return (
         f"SELECT {', '.join(columns)} FROM whatsapp_log "
-        "WHERE project_id = ? AND deleted_at IS NULL AND status = ? "
+        f"WHERE project_id = {marks[0]} AND deleted_at IS NULL AND status = {marks[1]} "
         f"ORDER BY created_at DESC, id DESC LIMIT {limit}"
     )
