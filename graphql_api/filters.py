@@ -197,9 +197,7 @@ def order_by(keys: Sequence[SortKey]) -> list[UnaryExpression[Any]]:
     for key in keys:
         f = SORTABLE.get(key.field)
         if f is None:
-            raise BadUserInput(
-                f"Cannot sort by `{key.field}`; sortable fields are: {', '.join(SORTABLE)}."
-            )
+            raise BadUserInput(f"Cannot sort by `{key.field}`; sortable fields are: {', '.join(SORTABLE)}.")
         clause = f.column.desc() if key.descending else f.column.asc()
         if f.nullable:
             # The same place for nulls on every backend: first going up, last going down.

@@ -3,6 +3,7 @@ answer is the regular path's answer, value for value, error for error."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -469,3 +470,33 @@ def test_get_requests_are_compiled_too(paths: Paths, factory: Factory, project: 
 
     assert compiled.json() == regular.json() and len(compiled.json()["data"]["whatsAppLogs"]) == 2
     assert paths.execution.stats.compiled == 1
+
+
+@pytest.mark.backends("sqlite")
+def test_a_statement_slow_for_some_parameters_stays_on_the_event_loop_for_others(database_url: str) -> None:
+    """SQLite statements past the loop's CPU budget move to a worker thread, remembered with their
+    parameters: a page skipping 100,000 rows shares its SQL text with the first page, which is quick."""
+    from graphql_api.compiler.driver import DriverStatement
+    from graphql_api.compiler.runner import Elsewhere, SqliteRunner, sqlite_file
+
+    path = sqlite_file(database_url)
+    assert path is not None
+    runner = SqliteRunner(path, pool_size=1, announce=lambda *_: None)  # type: ignore[arg-type]
+    # Counts to ? by recursion: 100 million steps are far past a few milliseconds on any machine.
+    sql = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < ?) SELECT count(*) FROM c"
+
+    def count_to(n: int) -> DriverStatement:
+        return DriverStatement(sql=sql, params=(n,), project_slots=(), project_processor=None)
+
+    async def run() -> None:
+        with pytest.raises(Elsewhere):  # interrupted on the loop: the caller must use a thread
+            await runner.values([count_to(100_000_000)], "project", on_loop_only=True)
+        with pytest.raises(Elsewhere):  # remembered: not even tried on the loop again
+            await runner.values([count_to(100_000_000)], "project", on_loop_only=True)
+        assert await runner.values([count_to(10)], "project", on_loop_only=True) == [10]
+        assert await runner.values([count_to(2_000_000)], "project") == [2_000_000]  # in a thread
+
+    try:
+        asyncio.run(run())
+    finally:
+        runner.close()

@@ -84,7 +84,9 @@ class SqliteRunner:
         self._path = path
         self._pool_size = pool_size
         self._idle: list[_SqliteConnection] = []
-        self._slow: LRU[str, bool] = LRU(1024)
+        # Statements found slow, with their parameters: the same SQL is quick for another project, page or
+        # filter value (a page `skip`ping 100,000 rows shares its text with the first page).
+        self._slow: LRU[tuple[str, tuple[Any, ...]], bool] = LRU(1024)
 
     async def values(
         self, statements: Sequence[DriverStatement], project_id: str, *, on_loop_only: bool = False
@@ -108,11 +110,12 @@ class SqliteRunner:
         on_loop_only: bool,
     ) -> Any:
         self._announce(statement, params)
-        if not self._slow.get(statement.sql):
+        slow_key = (statement.sql, tuple(params))
+        if not self._slow.get(slow_key):
             try:
                 return connection.fetch(statement.sql, params, LOOP_BUDGET_SECONDS)
             except _Interrupted:
-                self._slow.put(statement.sql, True)
+                self._slow.put(slow_key, True)
         if on_loop_only:
             self._idle.append(connection)
             raise Elsewhere()
@@ -124,7 +127,7 @@ class SqliteRunner:
             raise
         if seconds < LOOP_BUDGET_SECONDS:
             # Fast again (a cold cache, a busy moment): back to the loop's thread next time.
-            self._slow.put(statement.sql, False)
+            self._slow.put(slow_key, False)
         return value
 
     @staticmethod
