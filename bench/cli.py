@@ -184,8 +184,10 @@ def _dataset(data: Dataset, args: argparse.Namespace, inproc: Figures) -> dict[s
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # The benchmark's own progress at INFO; the apps measured in process log as the served ones do
+    # (LOG_LEVEL=warning): no request lines, which would be timed with every request.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
+    logger.setLevel(logging.INFO)
     runs = Runs(
         rounds=args.rounds or (20 if args.quick else 200),
         seconds=args.seconds or (2.0 if args.quick else 10.0),
