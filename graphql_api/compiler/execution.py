@@ -262,7 +262,8 @@ class CompiledExecution:
 
     def _failed(self, roots: tuple[_Root, ...], error: ApiError) -> ExecutionResult:
         """What the regular path answers when every root field's SQL fails with `error`: an error at
-        each such field, and `data` null when one of them is non-null (GraphQL's null propagation)."""
+        each such field up to the first non-null one, where `data` becomes null (GraphQL's null
+        propagation; the regular path may or may not have reported the fields after it by then)."""
         query_type = self._schema._schema.query_type
         assert query_type is not None
         data: dict[str, Any] | None = {}
@@ -277,8 +278,8 @@ class CompiledExecution:
                 GraphQLError(error.message, nodes=root.field.node, path=[alias], original_error=error)
             )
             if isinstance(query_type.fields[root.field.name].type, GraphQLNonNull):
-                data = None
-            elif data is not None:
+                return ExecutionResult(data=None, errors=errors)
+            if data is not None:
                 data[alias] = None
         return ExecutionResult(data=data, errors=errors)
 
