@@ -134,6 +134,44 @@ def test_a_repeated_request_skips_strawberry_and_still_answers_the_same(
     assert (paths.execution.stats.compiled, paths.execution.stats.repeated) == (1, 1)
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Accept": "application/graphql-response+json"},
+        {"Accept": "application/json", "Content-Type": "application/json; charset=utf-8"},
+        {"X-Request-Id": "mine-1"},
+    ],
+)
+def test_a_repeated_request_gets_the_first_ones_http_answer(
+    paths: Paths, factory: Factory, project: str, headers: dict[str, str]
+) -> None:
+    """The fast path answers a repeated JSON POST before Strawberry's request handling: the status, media
+    type, headers and body are still the pipeline's, and the regular path's."""
+    factory.logs(project, 2)
+    headers = {"ApiKey": paths.compiled.key or "", **headers}
+
+    def answer(client: TestClient, query: str) -> tuple[Any, ...]:
+        response = client.post("/graphql", json={"query": query}, headers=headers)
+        request_id = response.headers["x-request-id"]
+        return (
+            response.status_code,
+            response.headers["content-type"],
+            request_id if "X-Request-Id" in headers else len(request_id),
+            _without_request_ids(response.json()),
+        )
+
+    bodies = []
+    for query in ("{ whatsAppLogs { id } }", "{ whatsAppLogs(limit: -1) { id } }"):  # answered, refused
+        first, again = answer(paths.compiled.client, query), answer(paths.compiled.client, query)
+        assert first == again == answer(paths.regular.client, query)
+        bodies.append(first[3])
+    stats = paths.execution.stats
+    assert (stats.compiled, stats.repeated) == (1, 1)  # the refusal is never compiled
+    assert len(bodies[0]["data"]["whatsAppLogs"]) == 2
+    assert bodies[1]["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
 def test_every_field_and_relation_and_awkward_values_match_the_regular_path(
     paths: Paths, factory: Factory, project: str
 ) -> None:
