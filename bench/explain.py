@@ -32,16 +32,13 @@ def _sql(stmt: Any) -> tuple[str, list[Any]]:
 def statements(data: Dataset, deep_position: tuple[list[Any], str] | None) -> dict[str, Any]:
     """The benchmark's statements, built by graphql_api.queries exactly as the API builds them."""
     project = data.largest_project
+    by_status = queries.LogScope(project, BY_STATUS)
     incident = RELATIONS["incident"]
     found: dict[str, Any] = {
-        "page (status filter, newest first)": queries.select_logs(
-            project_id=project, where=BY_STATUS, order=NEWEST, limit=100
-        ),
-        "page skipping 100,000": queries.select_logs(
-            project_id=project, where=BY_STATUS, order=NEWEST, skip=100_000, limit=100
-        ),
-        "count (no filter)": queries.select_count(project_id=project),
-        "count by status": queries.select_count(project_id=project, where=BY_STATUS),
+        "page (status filter, newest first)": queries.select_logs(scope=by_status, order=NEWEST, limit=100),
+        "page skipping 100,000": queries.select_logs(scope=by_status, order=NEWEST, skip=100_000, limit=100),
+        "count (no filter)": queries.select_count(scope=queries.LogScope(project)),
+        "count by status": queries.select_count(scope=by_status),
         "related records by id (incident)": select(incident.table.c.id).where(
             incident.table.c.id.in_(["00000000-0000-4000-8000-000000000000"]),
             queries.related_scope(incident, project),
@@ -49,7 +46,7 @@ def statements(data: Dataset, deep_position: tuple[list[Any], str] | None) -> di
     }
     if deep_position is not None:
         found["connection page after a cursor"] = queries.select_logs(
-            project_id=project, where=BY_STATUS, order=NEWEST, limit=101
+            scope=by_status, order=NEWEST, limit=101
         ).where(seek(NEWEST, *deep_position))
     return found
 

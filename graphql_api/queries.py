@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from graphql_api import models
 from graphql_api.fields import FIELDS, LOG, PROJECT, RELATIONS, Relation
 from graphql_api.filters import Node, SortKey, canonical_id, order_by, reverse, seek, sort_keys, to_sql
+from graphql_api.settings import Settings
 
 API_KEY = models.ApiKey.__table__
 PROJECT_TABLE = models.Project.__table__
@@ -44,6 +46,27 @@ def _visible(project_id: ProjectId) -> ColumnElement[bool]:
     return (LOG.c.project_id == project_id) & LOG.c.deleted_at.is_(None)
 
 
+@dataclass(frozen=True)
+class LogScope:
+    """The logs a statement may read: the project's live logs that match `where`, the filter held to the
+    server's limits (nesting, `in` items) as it becomes SQL."""
+
+    project_id: ProjectId
+    where: Node | None = None
+    max_filter_depth: int = 10
+    max_in_items: int = 500
+
+    @classmethod
+    def of(cls, project_id: ProjectId, where: Node | None, settings: Settings) -> LogScope:
+        return cls(project_id, where, settings.max_filter_depth, settings.max_in_items)
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        return [
+            _visible(self.project_id),
+            to_sql(self.where, max_depth=self.max_filter_depth, max_in_items=self.max_in_items),
+        ]
+
+
 def _columns(fields: Iterable[str] | None) -> list[Any]:
     """The columns for the requested API fields (all when None); `id` always comes first."""
     names = FIELDS.keys() if fields is None else fields
@@ -54,44 +77,29 @@ def _columns(fields: Iterable[str] | None) -> list[Any]:
 async def list_logs(
     conn: AsyncConnection,
     *,
-    project_id: str,
-    where: Node | None = None,
+    scope: LogScope,
     order: Sequence[SortKey] = (),
     skip: int = 0,
     limit: int = 10,
     fields: Iterable[str] | None = None,
-    max_filter_depth: int = 10,
-    max_in_items: int = 500,
 ) -> Sequence[Any]:
     """One page of a project's logs; row attributes are the column names."""
-    stmt = select_logs(
-        project_id=project_id,
-        where=where,
-        order=order,
-        skip=skip,
-        limit=limit,
-        fields=fields,
-        max_filter_depth=max_filter_depth,
-        max_in_items=max_in_items,
-    )
+    stmt = select_logs(scope=scope, order=order, skip=skip, limit=limit, fields=fields)
     return records(await conn.execute(stmt))
 
 
 def select_logs(
     *,
-    project_id: ProjectId,
-    where: Node | None = None,
+    scope: LogScope,
     order: Sequence[SortKey] = (),
     skip: int = 0,
     limit: int = 10,
     fields: Iterable[str] | None = None,
-    max_filter_depth: int = 10,
-    max_in_items: int = 500,
 ) -> Select[Any]:
     """The SELECT of one page of logs (also the inner query of the compiled path)."""
     return (
         select(*_columns(fields))
-        .where(_visible(project_id), to_sql(where, max_depth=max_filter_depth, max_in_items=max_in_items))
+        .where(*scope.conditions())
         .order_by(*order_by(order))
         .offset(skip)
         .limit(limit)
@@ -101,30 +109,18 @@ def select_logs(
 async def seek_logs(
     conn: AsyncConnection,
     *,
-    project_id: str,
-    where: Node | None = None,
+    scope: LogScope,
     order: Sequence[SortKey] = (),
     limit: int = 10,
     after: tuple[Sequence[Any], str] | None = None,
     before: tuple[Sequence[Any], str] | None = None,
     backward: bool = False,
     fields: Iterable[str] | None = None,
-    max_filter_depth: int = 10,
-    max_in_items: int = 500,
 ) -> Sequence[Any]:
     """Keyset pages: the first `limit` logs strictly between the `after` and `before` positions (each
     the sort values and id of a row), or the last `limit` when `backward`; always in the sort order."""
     stmt = select_seek_logs(
-        project_id=project_id,
-        where=where,
-        order=order,
-        limit=limit,
-        after=after,
-        before=before,
-        backward=backward,
-        fields=fields,
-        max_filter_depth=max_filter_depth,
-        max_in_items=max_in_items,
+        scope=scope, order=order, limit=limit, after=after, before=before, backward=backward, fields=fields
     )
     rows = records(await conn.execute(stmt))
     return rows[::-1] if backward else rows
@@ -132,21 +128,18 @@ async def seek_logs(
 
 def select_seek_logs(
     *,
-    project_id: ProjectId,
-    where: Node | None = None,
+    scope: LogScope,
     order: Sequence[SortKey] = (),
     limit: int = 10,
     after: tuple[Sequence[Any], str] | None = None,
     before: tuple[Sequence[Any], str] | None = None,
     backward: bool = False,
     fields: Iterable[str] | None = None,
-    max_filter_depth: int = 10,
-    max_in_items: int = 500,
 ) -> Select[Any]:
     """The SELECT of a keyset page, in the sort order (reversed when `backward`); also the inner query
     of the compiled path."""
     keys = sort_keys(order)
-    conditions = [_visible(project_id), to_sql(where, max_depth=max_filter_depth, max_in_items=max_in_items)]
+    conditions = scope.conditions()
     if after is not None:
         conditions.append(seek(keys, *after))
     if before is not None:
@@ -182,34 +175,18 @@ def select_log(
     return select(*_columns(fields)).where(_visible(project_id), LOG.c.id == canonical)
 
 
-async def count_logs(
-    conn: AsyncConnection,
-    *,
-    project_id: str,
-    where: Node | None = None,
-    max_filter_depth: int = 10,
-    max_in_items: int = 500,
-) -> int:
+async def count_logs(conn: AsyncConnection, *, scope: LogScope) -> int:
     """How many of the project's logs match the filter."""
-    stmt = select_count(
-        project_id=project_id, where=where, max_filter_depth=max_filter_depth, max_in_items=max_in_items
-    )
-    return int((await conn.execute(stmt)).scalar_one())
+    return int((await conn.execute(select_count(scope=scope))).scalar_one())
 
 
-def select_count(
-    *, project_id: ProjectId, where: Node | None = None, max_filter_depth: int = 10, max_in_items: int = 500
-) -> Select[Any]:
+def select_count(*, scope: LogScope) -> Select[Any]:
     """The SELECT counting the project's logs that match the filter."""
-    if where is None:
+    if scope.where is None:
         # Kept by triggers (migration 0003): one row to read, whatever the project's size.
-        live = select(LIVE_COUNT.c.live_logs).where(LIVE_COUNT.c.project_id == project_id).scalar_subquery()
-        return select(func.coalesce(live, 0))
-    return (
-        select(func.count())
-        .select_from(LOG)
-        .where(_visible(project_id), to_sql(where, max_depth=max_filter_depth, max_in_items=max_in_items))
-    )
+        live = select(LIVE_COUNT.c.live_logs).where(LIVE_COUNT.c.project_id == scope.project_id)
+        return select(func.coalesce(live.scalar_subquery(), 0))
+    return select(func.count()).select_from(LOG).where(*scope.conditions())
 
 
 async def load_related(

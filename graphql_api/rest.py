@@ -21,7 +21,6 @@ from graphql_api import queries
 from graphql_api.auth import Principal
 from graphql_api.errors import UNEXPECTED_MESSAGE, ApiError, BadUserInput
 from graphql_api.fields import FIELDS
-from graphql_api.filters import Node
 from graphql_api.rest_query import (
     RESOURCE,
     WIRE_RELATIONS,
@@ -33,7 +32,6 @@ from graphql_api.rest_query import (
     relation_columns,
 )
 from graphql_api.services import Services
-from graphql_api.settings import Settings
 from graphql_api.time_limit import within_time_limit
 
 logger = logging.getLogger("graphql_api.rest")
@@ -129,20 +127,12 @@ async def get_list(request: Request, services: Services, principal: Principal, b
     where = parse_query(body.get("query"))
     order = parse_sort(body.get("sort"))
     skip, limit = parse_page(request.query_params, body)
-    settings = services.settings
+    scope = queries.LogScope.of(principal.project_id, where, services.settings)
     async with services.database.reader() as conn:
         rows = await queries.list_logs(
-            conn,
-            project_id=principal.project_id,
-            where=where,
-            order=order,
-            skip=skip,
-            limit=limit,
-            fields=select.columns,
-            max_filter_depth=settings.max_filter_depth,
-            max_in_items=settings.max_in_items,
+            conn, scope=scope, order=order, skip=skip, limit=limit, fields=select.columns
         )
-        total = await _count(conn, principal, where, settings)
+        total = await queries.count_logs(conn, scope=scope)
         related = await _load_relations(conn, select, rows, principal.project_id)
     return {
         "count": total,
@@ -165,20 +155,10 @@ async def get_item(request: Request, services: Services, principal: Principal, b
 
 
 async def count(request: Request, services: Services, principal: Principal, body: dict[str, Any]) -> Any:
-    where = parse_query(body.get("query"))
+    scope = queries.LogScope.of(principal.project_id, parse_query(body.get("query")), services.settings)
     async with services.database.reader() as conn:
-        total = await _count(conn, principal, where, services.settings)
+        total = await queries.count_logs(conn, scope=scope)
     return {"count": total}
-
-
-async def _count(conn: AsyncConnection, principal: Principal, where: Node | None, settings: Settings) -> int:
-    return await queries.count_logs(
-        conn,
-        project_id=principal.project_id,
-        where=where,
-        max_filter_depth=settings.max_filter_depth,
-        max_in_items=settings.max_in_items,
-    )
 
 
 def endpoint(

@@ -19,8 +19,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from graphql_api.errors import BadUserInput
 from graphql_api.fields import LOG, RELATIONS, Relation
-from graphql_api.filters import Node, to_sql
-from graphql_api.queries import ProjectId, _visible
+from graphql_api.queries import LogScope
 
 DEFAULT_BUCKETS = 1000
 MAX_BUCKETS = 10_000
@@ -99,41 +98,20 @@ def check_bucket_limit(limit: int, *, name: str = "limit") -> None:
 
 
 async def log_stats(
-    conn: AsyncConnection,
-    *,
-    project_id: str,
-    where: Node | None = None,
-    group_by: Sequence[str] = (),
-    limit: int = DEFAULT_BUCKETS,
-    max_filter_depth: int = 10,
-    max_in_items: int = 500,
+    conn: AsyncConnection, *, scope: LogScope, group_by: Sequence[str] = (), limit: int = DEFAULT_BUCKETS
 ) -> list[Any]:
     """Count and cost of the project's matching logs per bucket (rows), ordered by the keys in `group_by`.
 
     Columns: one per plain key (`status`, `day`…), `<key>_id`, `<key>_label`, `<key>_created_at` per
     related key, then `log_count`, `total_cost`, `min_cost`, `max_cost`. No bucket for zero logs.
     """
-    stmt = select_log_stats(
-        project_id=project_id,
-        where=where,
-        group_by=group_by,
-        limit=limit,
-        max_filter_depth=max_filter_depth,
-        max_in_items=max_in_items,
-    )
-    rows = (await conn.execute(stmt)).all()
+    rows = (await conn.execute(select_log_stats(scope=scope, group_by=group_by, limit=limit))).all()
     # Without group keys an aggregate always yields one row, even over no logs: that is no bucket.
     return [row for row in rows if row.log_count > 0]
 
 
 def select_log_stats(
-    *,
-    project_id: ProjectId,
-    where: Node | None = None,
-    group_by: Sequence[str] = (),
-    limit: int = DEFAULT_BUCKETS,
-    max_filter_depth: int = 10,
-    max_in_items: int = 500,
+    *, scope: LogScope, group_by: Sequence[str] = (), limit: int = DEFAULT_BUCKETS
 ) -> Select[Any]:
     """The SELECT of the buckets (also the inner query of the compiled path); it yields one row with
     `log_count` 0 when there is no group key and no log."""
@@ -155,7 +133,7 @@ def select_log_stats(
         table = relation.table.alias(f"{key.name}_record")
         # The project on the join: another project's record is never joined, so never shown.
         source = source.outerjoin(
-            table, (table.c.id == relation.fk_column) & (table.c.project_id == project_id)
+            table, (table.c.id == relation.fk_column) & (table.c.project_id == scope.project_id)
         )
         record = (table.c.id, table.c[relation.label], table.c.created_at)
         columns += [
@@ -175,7 +153,7 @@ def select_log_stats(
             func.max(cost).label("max_cost"),
         )
         .select_from(source)
-        .where(_visible(project_id), to_sql(where, max_depth=max_filter_depth, max_in_items=max_in_items))
+        .where(*scope.conditions())
         .group_by(*groups)
         .order_by(*order)
         .limit(limit)

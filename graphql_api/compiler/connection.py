@@ -23,7 +23,7 @@ from graphql_api.cursors import decode_cursor
 from graphql_api.fields import SORTABLE
 from graphql_api.filters import SortKey, order_by, reverse, sort_keys
 from graphql_api.schema.connection import page_size
-from graphql_api.schema.inputs import to_node, to_sort_keys
+from graphql_api.schema.inputs import to_sort_keys
 
 
 def _node_selections(selection: Selection) -> list[Selection]:
@@ -108,19 +108,16 @@ def whats_app_logs_connection(
         )
 
     after, before = position(args.get("after"), "after"), position(args.get("before"), "before")
-    where = to_node(args.get("where"))
+    scope = build.scope(args.get("where"))
     fields = sorted({name for nodes in _node_selections(selection) for name in log_fields(nodes)})
     seek = queries.select_seek_logs(
-        project_id=build.project_id,
-        where=where,
+        scope=scope,
         order=keys,
         limit=size + 1,  # one more tells whether another page follows
         after=after,
         before=before,
         backward=backward,
         fields=fields,
-        max_filter_depth=build.settings.max_filter_depth,
-        max_in_items=build.settings.max_in_items,
     )
     fetched = seek.cte("l")
     in_seek_order = [
@@ -145,12 +142,7 @@ def whats_app_logs_connection(
         if isinstance(item, Typename):
             pairs.append((key, emit.constant(item.type_name)))
         elif item.name == "totalCount":
-            count = queries.select_count(
-                project_id=build.project_id,
-                where=where,
-                max_filter_depth=build.settings.max_filter_depth,
-                max_in_items=build.settings.max_in_items,
-            )
+            count = queries.select_count(scope=scope)
             pairs.append((key, count.scalar_subquery()))
         elif item.name == "nodes" and item.selection is not None:
             node_selection = item.selection

@@ -48,6 +48,10 @@ class Build:
     def project_id(self) -> BindParameter[str]:
         return bindparam(PROJECT_PARAM, value=_PLACEHOLDER, type_=LOG.c.project_id.type)
 
+    def scope(self, where: Any) -> queries.LogScope:
+        """The caller's logs that match a root field's `where` argument (a filter input, or None)."""
+        return queries.LogScope.of(self.project_id, to_node(where), self.settings)
+
 
 def scalar(type_name: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
     """A column as the JSON of a GraphQL scalar of `type_name`."""
@@ -131,14 +135,11 @@ def whats_app_logs(args: Mapping[str, Any], selection: Selection | None, build: 
     check_page(skip=args["skip"], limit=args["limit"])
     keys = to_sort_keys(args.get("order_by"))
     inner = queries.select_logs(
-        project_id=build.project_id,
-        where=to_node(args.get("where")),
+        scope=build.scope(args.get("where")),
         order=keys,
         skip=args["skip"],
         limit=args["limit"],
         fields=log_fields(selection),
-        max_filter_depth=build.settings.max_filter_depth,
-        max_in_items=build.settings.max_in_items,
     )
     if build.dialect == "sqlite":
         # Each row's object built by the page's own SELECT (no copy of its columns through a
@@ -160,9 +161,4 @@ def whats_app_log(args: Mapping[str, Any], selection: Selection | None, build: B
 
 
 def whats_app_log_count(args: Mapping[str, Any], selection: Selection | None, build: Build) -> Select[Any]:
-    return queries.select_count(
-        project_id=build.project_id,
-        where=to_node(args.get("where")),
-        max_filter_depth=build.settings.max_filter_depth,
-        max_in_items=build.settings.max_in_items,
-    )
+    return queries.select_count(scope=build.scope(args.get("where")))

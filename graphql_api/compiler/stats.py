@@ -12,7 +12,6 @@ from graphql_api import stats
 from graphql_api.compiler import emit
 from graphql_api.compiler.plan import NotCompilable, Selection, Typename
 from graphql_api.compiler.statements import RELATED_COLUMNS, Build, json_object, scalar
-from graphql_api.schema.inputs import to_node
 from graphql_api.schema.stats import group_key_names
 
 # Bucket fields read from the statement's columns, and their GraphQL scalar types.
@@ -62,12 +61,9 @@ def _bucket(selection: Selection, buckets: FromClause) -> emit.JsonObject:
 def whats_app_log_stats(args: Mapping[str, Any], selection: Selection | None, build: Build) -> Select[Any]:
     assert selection is not None
     inner = stats.select_log_stats(
-        project_id=build.project_id,
-        where=to_node(args.get("where")),
+        scope=build.scope(args.get("where")),
         group_by=group_key_names(args.get("group_by")),
         limit=args["limit"],
-        max_filter_depth=build.settings.max_filter_depth,
-        max_in_items=build.settings.max_in_items,
     )
     # Numbered in the statement's own order: json_agg orders by it on PostgreSQL; SQLite aggregates
     # the (limited, so kept in order) subquery as it comes.

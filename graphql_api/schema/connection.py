@@ -31,7 +31,7 @@ class _Page:
     keys: tuple[SortKey, ...]
     project_id: str
     secret: str
-    where: Any
+    scope: queries.LogScope  # for the total count
 
     def cursor(self, row: Any) -> str:
         return encode_cursor(self.secret, keys=self.keys, project_id=self.project_id, row=row)
@@ -74,15 +74,8 @@ class WhatsAppLogConnection:
 
     @strawberry.field(description="How many logs match the filter in all (counted only when asked for).")
     async def total_count(self, info: Info) -> int:
-        settings = info.context.settings
         async with info.context.services.database.reader() as conn:
-            return await queries.count_logs(
-                conn,
-                project_id=self.page.project_id,
-                where=self.page.where,
-                max_filter_depth=settings.max_filter_depth,
-                max_in_items=settings.max_in_items,
-            )
+            return await queries.count_logs(conn, scope=self.page.scope)
 
 
 def page_size(first: int | None, last: int | None) -> int:
@@ -142,28 +135,25 @@ async def whats_app_logs_connection(
         return decode_cursor(secret, cursor, keys=keys, project_id=project_id, argument=argument)
 
     after_at, before_at = position(after, "after"), position(before, "before")
-    node = to_node(where)
+    scope = queries.LogScope.of(project_id, to_node(where), settings)
     selection = log_selection(info, ("nodes",), ("edges", "node"))
     async with info.context.services.database.reader() as conn:
         rows: Sequence[Any] = await queries.seek_logs(
             conn,
-            project_id=project_id,
-            where=node,
+            scope=scope,
             order=keys,
             limit=size + 1,  # one more tells whether another page follows
             after=after_at,
             before=before_at,
             backward=backward,
             fields=selection.fields,  # seek_logs adds the sort columns, for the cursors
-            max_filter_depth=settings.max_filter_depth,
-            max_in_items=settings.max_in_items,
         )
         more = len(rows) > size
         rows = rows[1:] if backward and more else rows[:size]
         await info.context.loaders.preload(
             conn, project_id=project_id, relations=selection.relations, rows=rows
         )
-    page = _Page(rows=rows, keys=keys, project_id=project_id, secret=secret, where=node)
+    page = _Page(rows=rows, keys=keys, project_id=project_id, secret=secret, scope=scope)
     page_info = PageInfo(
         has_next_page=before is not None if backward else more,
         has_previous_page=more if backward else after is not None,

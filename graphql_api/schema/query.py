@@ -8,6 +8,7 @@ import strawberry
 
 from graphql_api import queries, stats
 from graphql_api.filters import check_page
+from graphql_api.queries import LogScope
 from graphql_api.schema.connection import WhatsAppLogConnection, whats_app_logs_connection
 from graphql_api.schema.context import Context
 from graphql_api.schema.inputs import WhatsAppLogFilter, WhatsAppLogOrderBy, to_node, to_sort_keys
@@ -51,14 +52,11 @@ class Query:
         async with info.context.services.database.reader() as conn:
             rows: Any = await queries.list_logs(
                 conn,
-                project_id=principal.project_id,
-                where=to_node(where),
+                scope=LogScope.of(principal.project_id, to_node(where), settings),
                 order=to_sort_keys(order_by),
                 skip=skip,
                 limit=limit,
                 fields=selection.fields,
-                max_filter_depth=settings.max_filter_depth,
-                max_in_items=settings.max_in_items,
             )
             await info.context.loaders.preload(
                 conn, project_id=principal.project_id, relations=selection.relations, rows=rows
@@ -92,11 +90,7 @@ class Query:
         settings = info.context.settings
         async with info.context.services.database.reader() as conn:
             return await queries.count_logs(
-                conn,
-                project_id=principal.project_id,
-                where=to_node(where),
-                max_filter_depth=settings.max_filter_depth,
-                max_in_items=settings.max_in_items,
+                conn, scope=LogScope.of(principal.project_id, to_node(where), settings)
             )
 
     @strawberry.field(
@@ -128,11 +122,8 @@ class Query:
         async with info.context.services.database.reader() as conn:
             rows = await stats.log_stats(
                 conn,
-                project_id=principal.project_id,
-                where=to_node(where),
+                scope=LogScope.of(principal.project_id, to_node(where), settings),
                 group_by=group_key_names(group_by),
                 limit=limit,
-                max_filter_depth=settings.max_filter_depth,
-                max_in_items=settings.max_in_items,
             )
         return to_buckets(rows)
