@@ -242,6 +242,68 @@ def test_aliases_fragments_inline_fragments_variables_and_typename(
     assert data["total"] == 5 and data["one"]["id"] == logs[2] and data["none"] is None
 
 
+SKIP_AND_INCLUDE = """
+query Page($all: Boolean!, $brief: Boolean!, $count: Boolean = true) {
+  whatsAppLogs(limit: 5) {
+    id
+    status @include(if: $all)
+    messageText @skip(if: $brief)
+    toNumber @include(if: true) @skip(if: $brief)
+    incident @include(if: $all) { title id @skip(if: $all) }
+    ... on WhatsAppLog @skip(if: $all) { fromNumber }
+    ...Costs @include(if: $brief)
+  }
+  whatsAppLogCount @include(if: $count)
+  total: whatsAppLogCount @skip(if: true)
+}
+fragment Costs on WhatsAppLog { whatsAppCostInUSDCents createdAt @skip(if: $all) }
+"""
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"all": True, "brief": False},
+        {"all": False, "brief": True},
+        {"all": True, "brief": True, "count": False},
+        {"all": False, "brief": False},
+    ],
+)
+def test_skip_and_include_are_compiled_for_each_requests_variables(
+    paths: Paths, factory: Factory, project: str, variables: dict[str, Any]
+) -> None:
+    incident = factory.related("incident", project, "Outage")
+    for n in range(3):
+        factory.log(
+            project,
+            status="Delivered",
+            message_text=f"hello {n}",
+            whatsapp_cost_in_usd_cents=n,
+            incident_id=incident if n == 0 else None,
+        )
+
+    body = paths.same(SKIP_AND_INCLUDE, variables)
+    again = paths.same(SKIP_AND_INCLUDE, variables)
+
+    assert body == again
+    first = body["data"]["whatsAppLogs"][0]
+    assert ("status" in first) is variables["all"]
+    assert ("messageText" in first) is not variables["brief"]
+    assert ("whatsAppCostInUSDCents" in first) is variables["brief"]
+    assert ("whatsAppLogCount" in body["data"]) is variables.get("count", True)
+    assert "total" not in body["data"]
+
+
+def test_a_skip_or_include_condition_of_null_is_the_regular_paths_error(
+    paths: Paths, factory: Factory, project: str
+) -> None:
+    factory.logs(project, 2)
+
+    body = paths.same_on_the_regular_path(SKIP_AND_INCLUDE, {"all": True, "brief": False, "count": None})
+
+    assert body["errors"]
+
+
 def test_a_selection_wider_than_the_databases_function_arguments(
     paths_with: Callable[..., Paths], factory: Factory
 ) -> None:
@@ -298,11 +360,10 @@ def test_variables_are_bound_parameters_never_sql_text(paths: Paths, factory: Fa
 @pytest.mark.parametrize(
     "query",
     [
-        "query($all: Boolean!) { whatsAppLogs { id status @include(if: $all) } }",
         "{ whatsAppLogs { id } __schema { queryType { name } } }",
         '{ whatsAppLogs { id } __type(name: "WhatsAppLog") { name } }',
     ],
-    ids=["directive", "introspection", "type-introspection"],
+    ids=["introspection", "type-introspection"],
 )
 def test_what_the_compiler_does_not_cover_is_answered_by_the_regular_path(
     paths: Paths, factory: Factory, project: str, query: str

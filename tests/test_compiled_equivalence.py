@@ -128,31 +128,37 @@ RELATED_FIELDS["user"] = ["id", "name", "__typename"]
 RELATED_FIELDS["project"] = ["id", "name", "createdAt", "__typename"]
 
 
+# @skip / @include on a selection, mostly none (with variables: see test_compiled.py).
+CONDITIONS = st.sampled_from(
+    ["", "", "", "", " @include(if: true)", " @include(if: false)", " @skip(if: true)", " @skip(if: false)"]
+)
+
+
 @st.composite
 def _selection(draw: st.DrawFn) -> tuple[str, str]:
     """A log's selection set, and the fragment definition it spreads (or "")."""
-    parts = []
+    parts: list[tuple[str, str]] = []  # (response key, selection)
     for _ in range(draw(st.integers(1, 8))):
         alias = draw(st.sampled_from(["", "", "a: ", "b: ", "c2: "]))
         if draw(st.booleans()):
-            parts.append(alias + draw(st.sampled_from([*FIELDS, "__typename"])))
+            name = draw(st.sampled_from([*FIELDS, "__typename"]))
+            parts.append((alias or name, alias + name + draw(CONDITIONS)))
         else:
             relation = draw(st.sampled_from(sorted(RELATED_FIELDS)))
             inner = draw(st.lists(st.sampled_from(RELATED_FIELDS[relation]), min_size=1, max_size=3))
-            parts.append(f"{alias}{relation} {{ {' '.join(inner)} }}")
-    # Aliases must not clash with different fields: keep one field per alias.
+            parts.append((alias or relation, f"{alias}{relation}{draw(CONDITIONS)} {{ {' '.join(inner)} }}"))
+    # Aliases must not clash with different fields: keep one field per response key.
     seen: dict[str, str] = {}
     kept = []
-    for part in parts:
-        key = part.split(":")[0] if ":" in part.split("{")[0] else part.split(" ")[0]
-        if seen.setdefault(key, part) == part:
+    for key, part in parts:
+        if seen.setdefault(key, part.split(" @")[0].split(" {")[0]) == part.split(" @")[0].split(" {")[0]:
             kept.append(part)
     body = " ".join(kept)
     wrap = draw(st.sampled_from(["plain", "inline", "fragment"]))
     if wrap == "inline":
-        return f"id ... on WhatsAppLog {{ {body} }} __typename", ""
+        return f"id ... on WhatsAppLog{draw(CONDITIONS)} {{ {body} }} __typename", ""
     if wrap == "fragment":
-        return "...F id", f" fragment F on WhatsAppLog {{ {body} }}"
+        return f"...F{draw(CONDITIONS)} id", f" fragment F on WhatsAppLog {{ {body} }}"
     return body, ""
 
 

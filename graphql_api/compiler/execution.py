@@ -31,7 +31,7 @@ from graphql_api.compiler.arguments import Arguments
 from graphql_api.compiler.cache import LRU
 from graphql_api.compiler.cursors import new_marker, sign_cursors
 from graphql_api.compiler.driver import DriverStatement, to_driver
-from graphql_api.compiler.plan import NotCompilable, Plan, RootField, Typename, build_plan
+from graphql_api.compiler.plan import NotCompilable, Plan, RootField, Typename, VariablePlan, build_plan
 from graphql_api.compiler.repeat import fast_path_safe
 from graphql_api.compiler.roots import ROOT_FIELDS
 from graphql_api.compiler.runner import Elsewhere, runner_for
@@ -117,7 +117,7 @@ class CompiledExecution:
         self._cursor_marker = new_marker()
         self._root_fields = frozenset(ROOT_FIELDS)
         # Plans per (document, operation name, permissions shape); False: not compilable.
-        self._plans: LRU[tuple[Any, ...], Plan | bool] = LRU(cache_size)
+        self._plans: LRU[tuple[Any, ...], Plan | VariablePlan | bool] = LRU(cache_size)
         # Compiled statements per request key and permissions (the project id is bound at execution).
         self._statements: LRU[tuple[Any, ...], tuple[_Root, ...]] = LRU(cache_size * 4)
         # Requests (document, operation name, variables) that passed the whole pipeline.
@@ -285,7 +285,7 @@ class CompiledExecution:
 
     def _plan(
         self, query: str, operation_name: str | None, document: DocumentNode, permissions: frozenset[str]
-    ) -> Plan | None:
+    ) -> Plan | VariablePlan | None:
         key = (query, operation_name, permissions)
         plan = self._plans.get(key)
         if plan is None:
@@ -295,10 +295,14 @@ class CompiledExecution:
                 logger.debug("not compiled (%s)", exc)
                 plan = False
             self._plans.put(key, plan)
-        return plan if isinstance(plan, Plan) else None
+        return None if isinstance(plan, bool) else plan
 
     def _compiled(
-        self, key: tuple[str, ...], plan: Plan, principal: Principal, variables: dict[str, Any] | None
+        self,
+        key: tuple[str, ...],
+        plan: Plan | VariablePlan,
+        principal: Principal,
+        variables: dict[str, Any] | None,
     ) -> tuple[_Root, ...] | None:
         shared = (*key, principal.permissions)
         roots = self._statements.get(shared)
@@ -326,8 +330,16 @@ class CompiledExecution:
                 self._statements.put(shared, roots)
         return roots
 
-    def _compile(self, plan: Plan, variables: dict[str, Any] | None, build: Build) -> tuple[_Root, ...]:
+    def _compile(
+        self, plan: Plan | VariablePlan, variables: dict[str, Any] | None, build: Build
+    ) -> tuple[_Root, ...]:
         coerced = self._arguments.variables(plan.operation, variables)
+        if isinstance(plan, VariablePlan):
+            planned = build_plan(
+                self._schema._schema, plan.document, plan.operation_name, self._root_fields, coerced
+            )
+            assert isinstance(planned, Plan)
+            plan = planned
         roots: list[_Root] = []
         for key, field in plan.fields:
             encoded_key = json.dumps(key).encode() + b":"

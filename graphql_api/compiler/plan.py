@@ -3,6 +3,10 @@
 Fields are collected as graphql-core collects them (aliases, fragments and inline fragments merged in
 first-seen order, fields with the same response key merged), so the keys of the JSON the database
 builds come out in the order Strawberry writes them.
+
+`@skip` and `@include` are applied as graphql-core applies them. Their conditions may be variables, so a
+document that has them gets a plan per request's variables (`VariablePlan`), built when its statements
+are (those are remembered per variables anyway).
 """
 
 from __future__ import annotations
@@ -14,18 +18,29 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLIncludeDirective,
     GraphQLObjectType,
     GraphQLSchema,
+    GraphQLSkipDirective,
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
+    SelectionNode,
     SelectionSetNode,
     get_named_type,
 )
+from graphql.execution.values import VariableValues, get_directive_values
 
 
 class NotCompilable(Exception):
     """The operation uses something the compiler does not cover; the regular path answers it."""
+
+
+class _NeedsVariables(Exception):
+    pass
+
+
+_CONDITIONS = frozenset({GraphQLSkipDirective.name, GraphQLIncludeDirective.name})
 
 
 @dataclass(frozen=True)
@@ -60,6 +75,15 @@ class Plan:
     fields: tuple[tuple[str, RootField | Typename], ...]
 
 
+@dataclass(frozen=True)
+class VariablePlan:
+    """A document whose selection depends on its variables (`@skip`, `@include`): planned per request."""
+
+    document: DocumentNode
+    operation_name: str | None
+    operation: OperationDefinitionNode
+
+
 def _operation(document: DocumentNode, operation_name: str | None) -> OperationDefinitionNode:
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is None:
@@ -78,11 +102,11 @@ def _collect(
     fragments: dict[str, FragmentDefinitionNode],
     into: dict[str, list[FieldNode]],
     visited: set[str],
+    variables: VariableValues | None,
 ) -> None:
     for selection in selection_set.selections:
-        # @include / @skip (and any other directive) are left to the regular path.
-        if selection.directives:
-            raise NotCompilable("directive")
+        if selection.directives and not _included(selection, variables):
+            continue
         if isinstance(selection, FieldNode):
             key = selection.alias.value if selection.alias else selection.name.value
             into.setdefault(key, []).append(selection)
@@ -90,7 +114,7 @@ def _collect(
             condition = selection.type_condition
             if condition is not None and condition.name.value != type_.name:
                 raise NotCompilable("type condition")
-            _collect(type_, selection.selection_set, fragments, into, visited)
+            _collect(type_, selection.selection_set, fragments, into, visited, variables)
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
             if name in visited:
@@ -99,9 +123,22 @@ def _collect(
             fragment = fragments[name]
             if fragment.type_condition.name.value != type_.name or fragment.variable_definitions:
                 raise NotCompilable("fragment")
-            _collect(type_, fragment.selection_set, fragments, into, visited)
+            _collect(type_, fragment.selection_set, fragments, into, visited, variables)
         else:  # pragma: no cover - the parser makes no other selection
             raise NotCompilable("selection")
+
+
+def _included(node: SelectionNode, variables: VariableValues | None) -> bool:
+    """Whether `@skip` and `@include` keep the node (graphql-core's rule: skip wins)."""
+    if any(directive.name.value not in _CONDITIONS for directive in node.directives or ()):
+        raise NotCompilable("directive")
+    if variables is None:
+        raise _NeedsVariables()
+    skip = get_directive_values(GraphQLSkipDirective, node, variables)
+    if skip and skip["if"]:
+        return False
+    include = get_directive_values(GraphQLIncludeDirective, node, variables)
+    return not (include and not include["if"])
 
 
 def _selection(
@@ -109,11 +146,12 @@ def _selection(
     type_: GraphQLObjectType,
     nodes: list[FieldNode],
     fragments: dict[str, FragmentDefinitionNode],
+    variables: VariableValues | None,
 ) -> Selection:
     collected: dict[str, list[FieldNode]] = {}
     for node in nodes:
         if node.selection_set is not None:
-            _collect(type_, node.selection_set, fragments, collected, set())
+            _collect(type_, node.selection_set, fragments, collected, set(), variables)
     entries: list[tuple[str, Field | Typename]] = []
     for key, field_nodes in collected.items():
         name = field_nodes[0].name.value
@@ -125,17 +163,36 @@ def _selection(
             raise NotCompilable(f"field {type_.name}.{name}")
         named = get_named_type(definition.type)
         if isinstance(named, GraphQLObjectType):
-            entries.append((key, Field(name, named.name, _selection(schema, named, field_nodes, fragments))))
+            selection = _selection(schema, named, field_nodes, fragments, variables)
+            entries.append((key, Field(name, named.name, selection)))
         else:
             entries.append((key, Field(name, named.name)))
     return tuple(entries)
 
 
 def build_plan(
-    schema: GraphQLSchema, document: DocumentNode, operation_name: str | None, root_fields: frozenset[str]
-) -> Plan:
-    """The plan of a validated document's operation; raises NotCompilable for what is not covered."""
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    root_fields: frozenset[str],
+    variables: VariableValues | None = None,
+) -> Plan | VariablePlan:
+    """The plan of a validated document's operation (with `variables`, coerced, for one request); raises
+    NotCompilable for what is not covered."""
     operation = _operation(document, operation_name)
+    try:
+        return _plan(schema, document, operation, root_fields, variables)
+    except _NeedsVariables:
+        return VariablePlan(document, operation_name, operation)
+
+
+def _plan(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    root_fields: frozenset[str],
+    variables: VariableValues | None,
+) -> Plan:
     if operation.operation is not OperationType.QUERY or operation.directives:
         raise NotCompilable("not a plain query")
     if any(v.directives for v in operation.variable_definitions or ()):
@@ -144,7 +201,7 @@ def build_plan(
     query_type = schema.query_type
     assert query_type is not None
     collected: dict[str, list[FieldNode]] = {}
-    _collect(query_type, operation.selection_set, fragments, collected, set())
+    _collect(query_type, operation.selection_set, fragments, collected, set(), variables)
     fields: list[tuple[str, RootField | Typename]] = []
     for key, nodes in collected.items():
         name = nodes[0].name.value
@@ -155,7 +212,9 @@ def build_plan(
             raise NotCompilable(f"root field {name}")
         named = get_named_type(query_type.fields[name].type)
         selection = (
-            _selection(schema, named, nodes, fragments) if isinstance(named, GraphQLObjectType) else None
+            _selection(schema, named, nodes, fragments, variables)
+            if isinstance(named, GraphQLObjectType)
+            else None
         )
         fields.append((key, RootField(key, name, nodes[0], selection)))
     return Plan(operation, tuple(fields))
