@@ -88,6 +88,12 @@ async def list_logs(
     return records(await conn.execute(stmt))
 
 
+# From this many skipped logs on, a page's ids are found first and only its own rows are read (a
+# "deferred join"): PostgreSQL reads every skipped row otherwise, where the ids come from the index
+# alone (100,000 deep on the benchmark's data: 367 ms -> 24 ms). Shallow pages keep the single scan.
+DEFERRED_JOIN_SKIP = 1000
+
+
 def select_logs(
     *,
     scope: LogScope,
@@ -97,13 +103,19 @@ def select_logs(
     fields: Iterable[str] | None = None,
 ) -> Select[Any]:
     """The SELECT of one page of logs (also the inner query of the compiled path)."""
-    return (
-        select(*_columns(fields))
-        .where(*scope.conditions())
-        .order_by(*order_by(order))
-        .offset(skip)
-        .limit(limit)
-    )
+    page = select(*_columns(fields))
+    if skip >= DEFERRED_JOIN_SKIP:
+        ids = select(LOG.c.id).where(*scope.conditions()).order_by(*order_by(order)).offset(skip).limit(limit)
+        found = ids.subquery("page")
+        # The page's rows in the same total order (it ends with `id`); LIMIT again keeps SQLite from
+        # flattening the compiled path's subquery and losing that order.
+        return (
+            page.select_from(LOG.join(found, LOG.c.id == found.c.id))
+            .where(_visible(scope.project_id))  # found by the scoped query; kept for every read of logs
+            .order_by(*order_by(order))
+            .limit(limit)
+        )
+    return page.where(*scope.conditions()).order_by(*order_by(order)).offset(skip).limit(limit)
 
 
 async def seek_logs(

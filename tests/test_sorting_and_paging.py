@@ -153,6 +153,37 @@ def test_paging_through_every_log_never_overlaps_or_skips(
     assert sorted(log for p in pages for log in p) == sorted(logs)
 
 
+@pytest.mark.parametrize(
+    "order_by",
+    [None, [{"status": "ASC"}], [{"whatsAppCostInUSDCents": "DESC"}], [{"fromNumber": "ASC"}]],
+    ids=["default", "status up", "cost down", "fromNumber up"],
+)
+def test_a_page_skipping_a_thousand_logs_or_more_continues_the_shallower_pages(
+    gql: GraphQL, factory: Factory, order_by: list[dict[str, str]] | None
+) -> None:
+    """Past DEFERRED_JOIN_SKIP the page's ids are found first, then its rows: the same page as ever."""
+    project, other = factory.project(), factory.project("Other")
+    for batch in range(4):  # many ties: the id alone orders most of them
+        factory.logs(
+            project,
+            265,
+            status=["Read", "Sent"][batch % 2],
+            whatsapp_cost_in_usd_cents=batch % 2,
+            from_number=None if batch < 2 else "+1-555-0100",
+        )
+        factory.logs(other, 20)  # in between, never in the pages
+    gql.key = factory.api_key(project)
+
+    window = page(gql, order_by, skip=960, limit=100)  # 960..1059, read the shallow way
+    deep = page(gql, order_by, skip=1000, limit=60)  # 1000..1059
+    last = page(gql, order_by, skip=1055, limit=10)
+
+    assert len(window) == 100
+    assert deep == window[40:]
+    assert last == window[95:]
+    assert page(gql, order_by, skip=1060, limit=5) == []
+
+
 def test_a_skip_past_the_end_gives_an_empty_page(gql: GraphQL, factory: Factory) -> None:
     project = factory.project()
     factory.logs(project, 3)
