@@ -157,6 +157,11 @@ def api_error(exc: BaseException) -> ApiError | None:
     return None
 
 
+def log_failure(error: ApiError, exc: BaseException) -> None:
+    """One warning line for a database failure a client is told about (the driver's first line)."""
+    logger.warning("database %s: %s", error.code, str(exc).splitlines()[0] if str(exc) else repr(exc))
+
+
 class Database:
     """The engines of one server process: one for reads (maybe a replica), one for the primary."""
 
@@ -187,7 +192,7 @@ class Database:
             error = api_error(exc)
             if error is None:
                 raise
-            logger.warning("database %s: %s", error.code, str(exc).splitlines()[0] if str(exc) else repr(exc))
+            log_failure(error, exc)
             raise error from exc
 
     async def dispose(self) -> None:

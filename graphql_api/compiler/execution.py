@@ -36,7 +36,7 @@ from graphql_api.compiler.repeat import fast_path_safe
 from graphql_api.compiler.roots import ROOT_FIELDS
 from graphql_api.compiler.runner import Elsewhere, runner_for
 from graphql_api.compiler.statements import Build
-from graphql_api.database import api_error
+from graphql_api.database import api_error, log_failure
 from graphql_api.errors import ApiError
 from graphql_api.filters import SortKey
 from graphql_api.observability import note_operation
@@ -229,9 +229,7 @@ class CompiledExecution:
         except Exception as exc:  # noqa: BLE001 - the regular path runs again and reports it
             error = api_error(exc)
             if error is not None:
-                logger.warning(
-                    "database %s: %s", error.code, str(exc).splitlines()[0] if str(exc) else repr(exc)
-                )
+                log_failure(error, exc)
                 self.stats.database_failures += 1
                 raise DatabaseFailure(self._failed(roots, error)) from exc
             logger.info("compiled statement failed, answering on the regular path: %s", type(exc).__name__)
