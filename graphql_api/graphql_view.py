@@ -159,9 +159,9 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def _answer_repeated(self, request: Request, context: Context) -> Response | None:
         """The fast path's HTTP side: a JSON POST of one operation that passed the whole pipeline before
-        is answered by its compiled statements without Strawberry's request handling (the compiled path's
-        share of a small page is a third of the request's time there); None: Strawberry handles it, with
-        the same context (the caller's key is checked once per request)."""
+        is answered by its compiled statements without Strawberry's request handling (a third of a small
+        repeated page's Python time); None: Strawberry handles it, with the same context (the caller's key
+        is checked once per request)."""
         assert self.compiled is not None
         if not (request.headers.get("content-type") or "").lower().startswith("application/json"):
             return None
