@@ -333,11 +333,7 @@ class CompiledExecution:
     ) -> tuple[_Root, ...]:
         coerced = self._arguments.variables(plan.operation, variables)
         if isinstance(plan, VariablePlan):
-            planned = build_plan(
-                self._schema._schema, plan.document, plan.operation_name, self._root_fields, coerced
-            )
-            assert isinstance(planned, Plan)
-            plan = planned
+            plan = plan.with_variables(coerced)
         roots: list[_Root] = []
         for key, field in plan.fields:
             encoded_key = json.dumps(key).encode() + b":"

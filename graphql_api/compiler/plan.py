@@ -79,9 +79,14 @@ class Plan:
 class VariablePlan:
     """A document whose selection depends on its variables (`@skip`, `@include`): planned per request."""
 
+    schema: GraphQLSchema
     document: DocumentNode
-    operation_name: str | None
     operation: OperationDefinitionNode
+    root_fields: frozenset[str]
+
+    def with_variables(self, variables: VariableValues) -> Plan:
+        """The plan for one request's (coerced) variables."""
+        return _plan(self.schema, self.document, self.operation, self.root_fields, variables)
 
 
 def _operation(document: DocumentNode, operation_name: str | None) -> OperationDefinitionNode:
@@ -175,15 +180,13 @@ def build_plan(
     document: DocumentNode,
     operation_name: str | None,
     root_fields: frozenset[str],
-    variables: VariableValues | None = None,
 ) -> Plan | VariablePlan:
-    """The plan of a validated document's operation (with `variables`, coerced, for one request); raises
-    NotCompilable for what is not covered."""
+    """The plan of a validated document's operation; raises NotCompilable for what is not covered."""
     operation = _operation(document, operation_name)
     try:
-        return _plan(schema, document, operation, root_fields, variables)
+        return _plan(schema, document, operation, root_fields, None)
     except _NeedsVariables:
-        return VariablePlan(document, operation_name, operation)
+        return VariablePlan(schema, document, operation, root_fields)
 
 
 def _plan(
