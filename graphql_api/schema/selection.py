@@ -1,13 +1,25 @@
 """What a query reads, from its selection (fragments included): the log columns it needs (so that
-kilobytes of `messageText` are not read for nothing) and the relations to load with the page."""
+kilobytes of `messageText` are not read for nothing) and the relations to load with the page.
+
+The selection is read from graphql-core's document nodes, each fragment expanded once per selection
+set, as graphql-core's own field collection does. Strawberry's `info.selected_fields` expands every
+spread again, so a chain of fragments that each spread the next one twice doubled the work per level
+(40 levels never answered).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    SelectionSetNode,
+)
 
 from graphql_api.fields import FIELDS, PROJECT, RELATIONS
 
@@ -18,23 +30,41 @@ class LogSelection:
     relations: list[str]  # names of the selected relations, `project` included
 
 
-def _flat(selections: Iterable[Selection]) -> Iterator[Any]:
-    """The fields of a selection set, with fragments spread in place."""
-    for selection in selections:
-        if isinstance(selection, (FragmentSpread, InlineFragment)):
-            yield from _flat(selection.selections)
-        else:
-            yield selection
+def collect(
+    selection_sets: Iterable[SelectionSetNode], fragments: Mapping[str, FragmentDefinitionNode]
+) -> list[FieldNode]:
+    """The fields of selection sets that are merged into one (those of a field selected several
+    times), with fragments spread in place, each fragment once."""
+    fields: list[FieldNode] = []
+    visited: set[str] = set()
+    stack = list(selection_sets)
+    while stack:
+        for selection in stack.pop().selections:
+            if isinstance(selection, FieldNode):
+                fields.append(selection)
+            elif isinstance(selection, InlineFragmentNode):
+                stack.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = fragments.get(name)
+                if fragment is not None and name not in visited:
+                    visited.add(name)
+                    stack.append(fragment.selection_set)
+    return fields
 
 
-def _under(selections: Iterable[Selection], path: tuple[str, ...]) -> Iterator[list[Selection]]:
-    """The selection sets reached by following the field names of `path`."""
-    if not path:
-        yield list(selections)
-        return
-    for field in _flat(selections):
-        if field.name == path[0]:
-            yield from _under(field.selections, path[1:])
+def _under(info: Any, path: tuple[str, ...]) -> list[FieldNode]:
+    """The fields of the selection reached by following the field names of `path` from the current
+    field (every field of that name along the way, merged)."""
+    raw = info._raw_info
+    sets = [node.selection_set for node in raw.field_nodes if node.selection_set]
+    for name in path:
+        sets = [
+            field.selection_set
+            for field in collect(sets, raw.fragments)
+            if field.name.value == name and field.selection_set
+        ]
+    return collect(sets, raw.fragments)
 
 
 def log_selection(info: Any, *paths: tuple[str, ...]) -> LogSelection:
@@ -42,17 +72,16 @@ def log_selection(info: Any, *paths: tuple[str, ...]) -> LogSelection:
     fields: set[str] = set()
     relations: set[str] = set()
     for path in paths or ((),):
-        for root in info.selected_fields:
-            for selections in _under(root.selections, path):
-                for field in _flat(selections):
-                    if field.name in FIELDS:
-                        fields.add(field.name)
-                    elif field.name in RELATIONS:
-                        fields.add(RELATIONS[field.name].foreign_key)
-                        relations.add(field.name)
-                    elif field.name == PROJECT.name:
-                        fields.add(PROJECT.foreign_key)
-                        relations.add(PROJECT.name)
+        for node in _under(info, path):
+            name = node.name.value
+            if name in FIELDS:
+                fields.add(name)
+            elif name in RELATIONS:
+                fields.add(RELATIONS[name].foreign_key)
+                relations.add(name)
+            elif name == PROJECT.name:
+                fields.add(PROJECT.foreign_key)
+                relations.add(PROJECT.name)
     return LogSelection(sorted(fields), sorted(relations))
 
 
@@ -60,7 +89,3 @@ def log_fields(info: Any) -> list[str]:
     """API names of the log fields that the current field's selection reads."""
     return log_selection(info).fields
 
-
-def selects(info: Any, name: str) -> bool:
-    """Whether the current field's selection asks for `name` directly (fragments included)."""
-    return any(field.name == name for root in info.selected_fields for field in _flat(root.selections))
