@@ -15,10 +15,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graphql_api import compiler, graphiql, queries
+from graphql_api import compiler, graphiql, queries, work_budget
 from graphql_api.body_limit import BodyLimit
+from graphql_api.errors import RateLimited
 from graphql_api.graphql_view import GraphQLView
-from graphql_api.observability import METRICS_CONTENT_TYPE, Metrics, ObservabilityMiddleware
+from graphql_api.observability import METRICS_CONTENT_TYPE, Metrics, ObservabilityMiddleware, note
+from graphql_api.ratelimit import KeyGate
 from graphql_api.rest import routes as rest_routes
 from graphql_api.schema import build_schema
 from graphql_api.services import Services
@@ -49,6 +51,34 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class RequestWorkMiddleware:
+    """Every request gets its budget of database work (REQUEST_WORK_SECONDS, see work_budget), and waits
+    its turn when its key already has MAX_REQUESTS_PER_KEY requests in progress (ratelimit.KeyGate)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.seconds = settings.request_work_seconds
+        self.gate = KeyGate(settings.max_requests_per_key, settings.pool_timeout)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            release = await self.gate.enter(dict(scope["headers"]).get(b"apikey"))
+        except RateLimited as refusal:
+            note(outcome=refusal.code)
+            body = {"errors": [{"message": refusal.message, "extensions": {"code": refusal.code}}]}
+            response = JSONResponse(body, status_code=refusal.http_status, headers=refusal.headers)
+            await response(scope, receive, send)
+            return
+        try:
+            with work_budget.budget(self.seconds):
+                await self.app(scope, receive, send)
+        finally:
+            release()
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
@@ -96,7 +126,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         await services.close()
 
     # Inside RequestIdMiddleware, so that the request log line carries the request id.
-    middleware = [Middleware(RequestIdMiddleware), Middleware(ObservabilityMiddleware, metrics=metrics)]
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(ObservabilityMiddleware, metrics=metrics),
+        Middleware(RequestWorkMiddleware, settings=settings),
+    ]
     if settings.cors_origins:
         middleware.append(
             Middleware(

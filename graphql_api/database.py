@@ -4,9 +4,9 @@ where a database failure becomes an error a client can act on (SERVICE_UNAVAILAB
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +16,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from graphql_api import work_budget
 from graphql_api.errors import ApiError, ServiceUnavailable, Timeout
 from graphql_api.settings import Settings
 from graphql_api.sqlite_driver import use_one_trip_cursors
@@ -23,21 +24,23 @@ from graphql_api.sqlite_driver import use_one_trip_cursors
 logger = logging.getLogger("graphql_api.database")
 
 
-@functools.cache
-def _simple_lower_table() -> dict[int, str]:
-    """Unicode's simple (one character to one character) lowercase mapping, as a str.translate table.
+class _SimpleLower(dict[int, str]):
+    """Unicode's simple (one character to one character) lowercase mapping, as a str.translate table,
+    filled one character at a time as texts need them (building it whole costs half a second).
 
     PostgreSQL's lower() and ILIKE fold one character at a time, so 'Σ' is always 'σ' and 'İ' is 'i';
     Python's str.lower() applies the final-sigma rule and turns 'İ' into two characters. Folding one
     character at a time in SQLite too gives both backends the same matches.
     """
-    table: dict[int, str] = {}
-    for code_point in range(0x20000):  # no cased letters above the supplementary multilingual plane
+
+    def __missing__(self, code_point: int) -> str:
         char = chr(code_point)
-        lowered = char.lower()
-        if lowered != char:
-            table[code_point] = lowered[0]
-    return table
+        lowered = char.lower()[0]
+        self[code_point] = lowered
+        return lowered
+
+
+_SIMPLE_LOWER = _SimpleLower()
 
 
 def unicode_lower(value: object) -> object:
@@ -46,7 +49,7 @@ def unicode_lower(value: object) -> object:
         return value
     if value.isascii():
         return value.lower()
-    return value.translate(_simple_lower_table())
+    return value.translate(_SIMPLE_LOWER)
 
 
 def configure_sqlite_connection(dbapi_connection: Any, *, read_only: bool) -> None:
@@ -142,6 +145,9 @@ def api_error(exc: BaseException) -> ApiError | None:
         driver_error: BaseException = exc.orig if isinstance(exc.orig, BaseException) else exc
     else:
         driver_error = exc
+    work = work_budget.current()
+    if work is not None and work.exhausted and _stopped(driver_error):
+        return work.error()
     sqlstate = str(getattr(driver_error, "sqlstate", None) or "")
     if sqlstate == _QUERY_CANCELED:
         return Timeout()
@@ -155,6 +161,13 @@ def api_error(exc: BaseException) -> ApiError | None:
         if name.startswith(_SQLITE_UNAVAILABLE):
             return ServiceUnavailable()
     return None
+
+
+def _stopped(driver_error: BaseException) -> bool:
+    """A statement stopped on the client's request: SQLite's interrupt, a client-side timeout."""
+    if isinstance(driver_error, sqlite3.OperationalError):
+        return str(driver_error) == "interrupted"
+    return isinstance(driver_error, TimeoutError)
 
 
 def log_failure(error: ApiError, exc: BaseException) -> None:
@@ -181,13 +194,14 @@ class Database:
         A database that is gone, overloaded or too slow raises ServiceUnavailable or Timeout here, for
         resolvers, loaders and probes alike; other errors pass through unchanged.
         """
+        work = work_budget.current()
         try:
             async with self.read_engine.connect() as conn:
-                try:
+                if work is None or conn.dialect.name == "sqlite":  # SQLite's statements meter themselves
                     yield conn
-                except asyncio.CancelledError:
-                    await _interrupt(conn)
-                    raise
+                else:
+                    async with _within(work):
+                        yield conn
         except Exception as exc:
             error = api_error(exc)
             if error is None:
@@ -201,15 +215,18 @@ class Database:
             await self.read_engine.dispose()
 
 
-async def _interrupt(conn: AsyncConnection) -> None:
-    """Stop the statement of a cancelled request (past its time limit, or a sibling field failed): on
-    SQLite it would run on in aiosqlite's thread, holding the connection. asyncpg cancels on the server
-    by itself. Best effort: the cancellation goes on whatever happens here."""
-    if conn.dialect.name != "sqlite":
-        return
+@asynccontextmanager
+async def _within(work: work_budget.WorkBudget) -> AsyncIterator[None]:
+    """Wall time spent inside is charged to `work`; past what it has left, the statement awaited is
+    cancelled (asyncpg cancels it on the server) and WorkLimitExceeded raised."""
+    started = time.monotonic()
     try:
-        driver = (await conn.get_raw_connection()).driver_connection
-        if driver is not None:
-            await driver.interrupt()  # sqlite3's interrupt(), called from this thread: it is thread-safe
-    except Exception:  # noqa: BLE001 - e.g. the cancelled statement already invalidated the connection
-        logger.debug("could not interrupt a cancelled statement", exc_info=True)
+        async with asyncio.timeout(max(work.remaining, 0.001)):
+            yield
+    except TimeoutError:
+        work.charge(time.monotonic() - started)
+        if work.exhausted:
+            raise work.error() from None
+        raise
+    else:
+        work.charge(time.monotonic() - started)

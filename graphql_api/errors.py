@@ -82,6 +82,18 @@ class QueryTooComplex(ApiError):
     http_status = 400
 
 
+class WorkLimitExceeded(QueryTooComplex):
+    """The request's statements used up its database time (REQUEST_WORK_SECONDS)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"The request needed more than {seconds:g} s of database work and was stopped. Text searches "
+            "(contains, startsWith, endsWith, ne, notIn on text), sorts on fields other than createdAt "
+            "and deep `skip`s read every log of the project: narrow the filter (createdAt, status, an "
+            "id), sort by createdAt, or page by cursor (whatsAppLogsConnection)."
+        )
+
+
 class RateLimited(ApiError):
     code = "RATE_LIMITED"
     http_status = 429

@@ -1,4 +1,5 @@
-"""An optional per-key rate limit: a token bucket per API key id, in each server process.
+"""Per-key limits in each server process: an optional rate (a token bucket per API key id) and a cap on
+requests in progress at once (KeyGate).
 
 Each key may make `rate` requests per second on average and `burst` in a row. The buckets live in
 the process, so with N workers a key may make up to N times the rate; that is the price of needing no
@@ -7,6 +8,8 @@ shared store, and the limit is meant to stop a runaway script, not to meter exac
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -51,3 +54,57 @@ class RateLimiter:
         ]
         for key in idle:
             del self._buckets[key]
+
+
+class KeyGate:
+    """At most `per_key` requests of one API key in progress in this process; more wait their turn, up
+    to `wait` seconds, then get RATE_LIMITED. So one key, however many connections it opens, cannot
+    take every database connection of a process while other keys wait behind it.
+
+    Keyed by a digest of the `ApiKey` header as sent (before it is verified), so the gate costs no
+    lookup; a wrong key gets its answer from authentication as usual.
+    """
+
+    def __init__(self, per_key: int, wait: float) -> None:
+        self.per_key = per_key
+        self.wait = wait
+        # digest -> (its semaphore, requests holding or waiting for it)
+        self._slots: dict[bytes, tuple[asyncio.Semaphore, int]] = {}
+
+    async def enter(self, api_key: bytes | None) -> Callable[[], None]:
+        """Wait for a slot of the key's (RateLimited past `wait`); returns the function that frees it."""
+        if self.per_key <= 0 or not api_key:
+            return _nothing
+        digest = hashlib.blake2b(api_key, digest_size=16).digest()
+        slots, users = self._slots.get(digest) or (asyncio.Semaphore(self.per_key), 0)
+        self._slots[digest] = (slots, users + 1)
+        try:
+            async with asyncio.timeout(self.wait):
+                await slots.acquire()
+        except BaseException as exc:
+            self._leave(digest)
+            if isinstance(exc, TimeoutError):
+                raise RateLimited(
+                    f"Too many requests in progress with this API key (at most {self.per_key} at once per "
+                    "server process); retry in 1 s.",
+                    retry_after=1,
+                ) from None
+            raise
+
+        def release() -> None:
+            slots.release()
+            self._leave(digest)
+
+        return release
+
+    def _leave(self, digest: bytes) -> None:
+        # No request of that key in progress or waiting: forget it (the map stays small).
+        slots, users = self._slots[digest]
+        if users == 1:
+            del self._slots[digest]
+        else:
+            self._slots[digest] = (slots, users - 1)
+
+
+def _nothing() -> None:
+    pass

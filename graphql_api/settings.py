@@ -64,12 +64,18 @@ class Settings:
     max_tokens: int = 2000
     max_body_bytes: int = 64 * 1024
     max_filter_depth: int = 10
+    # Conditions in all the filters of one request together (each root field's filter counts).
+    max_filter_conditions: int = 100
     max_cost: int = 5000
     max_root_fields: int = 10
     max_in_items: int = 500
     allow_batching: bool = False
     max_batch_size: int = 10
     request_timeout_seconds: float = 10.0
+    # Database time one request may use, over all its statements (CPU time on SQLite); 0: no limit.
+    request_work_seconds: float = 1.0
+    # Requests of one key in progress at once per server process; more wait up to POOL_TIMEOUT (0: off).
+    max_requests_per_key: int = 4
     rate_limit_per_second: float = 0.0
     rate_limit_burst: int = 0
 

@@ -5,19 +5,35 @@ times per statement (open a cursor, execute, fetch, close). Each crossing is a h
 and a wake-up of the event loop; on a busy machine they cost more than the query. This cursor does
 the four in one call on the connection's thread. Only SELECTs run through it: the server's SQLite
 connections are `query_only`, and the CLI's engines (migrations, imports) keep the stock adapter.
+
+Each statement runs metered (work_budget.SqliteMeter): its CPU time is charged to the request's work
+budget, and it stops once that is spent or once the request is cancelled (past its time limit, or a
+sibling field failed). A cancelled statement must stop here: SQLAlchemy then closes the connection, which
+waits on the connection's thread for the statement to end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from typing import Any
 
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_cursor
 from sqlalchemy.util.concurrency import await_
 
+from graphql_api import work_budget
 
-def _run(conn: Any, operation: Any, parameters: Any, many: bool) -> tuple[Any, list[Any], int, int | None]:
-    """On the connection's thread: execute, fetch everything, close."""
+
+def _run(
+    conn: Any, meter: work_budget.SqliteMeter, operation: Any, parameters: Any, many: bool
+) -> tuple[Any, list[Any], int, int | None]:
+    """On the connection's thread: execute, fetch everything, close (metered)."""
+    return work_budget.run_metered(conn, meter, _execute, conn, operation, parameters, many)
+
+
+def _execute(
+    conn: Any, operation: Any, parameters: Any, many: bool
+) -> tuple[Any, list[Any], int, int | None]:
     cursor = conn.cursor()
     try:
         if many:
@@ -58,10 +74,16 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         return self._lastrowid  # type: ignore[return-value]
 
     def _trip(self, operation: Any, parameters: Any, many: bool) -> None:
+        meter = work_budget.SqliteMeter(work_budget.current())
+
         async def go() -> None:
             async with self._adapt_connection._execute_mutex:
                 raw = self._connection._conn
-                result = await self._connection._execute(_run, raw, operation, parameters, many)
+                try:
+                    result = await self._connection._execute(_run, raw, meter, operation, parameters, many)
+                except asyncio.CancelledError:
+                    meter.stop()
+                    raise
             self._description, rows, self._rowcount, self._lastrowid = result
             self._rows = collections.deque(rows)
 

@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
+from graphql_api import work_budget
 from graphql_api.compiler.cache import LRU
 from graphql_api.compiler.driver import DriverStatement
 from graphql_api.database import Database, api_error, configure_sqlite_connection, request_connect_args
@@ -47,21 +48,30 @@ class _SqliteConnection:
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, cached_statements=512)
         configure_sqlite_connection(self.db, read_only=True)
         self.deadline = float("inf")
-        self.db.set_progress_handler(self._past_deadline, _PROGRESS_STEPS)
+        self.meter = work_budget.SqliteMeter(None)
+        self.db.set_progress_handler(self._progress, _PROGRESS_STEPS)
 
-    def _past_deadline(self) -> int:
-        return 1 if time.thread_time() > self.deadline else 0
+    def _progress(self) -> int:
+        """Stop the statement when the request's work budget is spent or the loop's budget is past."""
+        return self.meter() or (1 if time.thread_time() > self.deadline else 0)
 
     def fetch(self, sql: str, params: Sequence[Any], budget: float | None) -> Any:
+        """The statement's one value; on the calling thread, within the request's work budget, and within
+        `budget` seconds of CPU time (else _Interrupted: it must run in a thread)."""
+        self.meter = work_budget.SqliteMeter(work_budget.current())
+        self.meter.start()
         self.deadline = time.thread_time() + budget if budget is not None else float("inf")
         try:
             row = self.db.execute(sql, params).fetchone()
         except sqlite3.OperationalError as exc:
-            if budget is not None and str(exc) == "interrupted":
+            work = self.meter.work
+            if budget is not None and str(exc) == "interrupted" and not (work and work.exhausted):
                 raise _Interrupted() from None
             raise
         finally:
             self.deadline = float("inf")
+            self.meter.finish()
+            self.meter = work_budget.SqliteMeter(None)
         return None if row is None else row[0]
 
 
@@ -206,12 +216,24 @@ class AsyncpgRunner:
     async def _fetch(
         self, connection: Any, statements: Sequence[DriverStatement], project_id: str
     ) -> list[Any]:
+        work = work_budget.current()
         try:
             values = []
             for statement in statements:
                 params = statement.parameters(project_id)
                 self._announce(statement, params)
-                values.append(await connection.fetchval(statement.sql, *params))
+                if work is None:
+                    values.append(await connection.fetchval(statement.sql, *params))
+                    continue
+                # Cancelled on the server past what the request's work budget has left.
+                started = time.monotonic()
+                try:
+                    value = await connection.fetchval(
+                        statement.sql, *params, timeout=max(work.remaining, 0.001)
+                    )
+                finally:
+                    work.charge(time.monotonic() - started)
+                values.append(value)
         except asyncio.CancelledError:
             # asyncpg asks the server to cancel the statement: let that finish, then close.
             self._closing.add(asyncio.ensure_future(self._close(connection)))
