@@ -90,6 +90,17 @@ def depth(node: Node | None) -> int:
     return 1 + max((depth(p) for p in node.parts), default=0)
 
 
+def size(node: Node | None) -> int:
+    """How many conditions a filter holds, at every level of `and` / `or` / `not`."""
+    if node is None:
+        return 0
+    if isinstance(node, Condition):
+        return 1
+    if isinstance(node, Not):
+        return size(node.part)
+    return sum(size(p) for p in node.parts)
+
+
 def canonical_id(value: object) -> str | None:
     """The canonical text of a UUID, or None when `value` is not one."""
     if not isinstance(value, str):
@@ -170,13 +181,26 @@ def _condition(c: Condition, max_in_items: int) -> ColumnElement[bool]:
     return guarded(comparisons[c.op])
 
 
-def to_sql(node: Node | None, *, max_depth: int = 10, max_in_items: int = 500) -> ColumnElement[bool]:
-    """The WHERE clause for a filter; raises for unknown fields, bad values or too deep nesting."""
+def to_sql(
+    node: Node | None, *, max_depth: int = 10, max_in_items: int = 500, max_conditions: int = 100
+) -> ColumnElement[bool]:
+    """The WHERE clause for a filter; raises for unknown fields, bad values, too deep nesting or too many
+    conditions."""
     if node is None:
         return true()
     if depth(node) > max_depth:
         raise QueryTooComplex(f"Filters may nest `and`/`or`/`not` at most {max_depth} levels deep.")
+    conditions = size(node)
+    if conditions > max_conditions:
+        raise QueryTooComplex(too_many_conditions(conditions, max_conditions))
     return _compile(node, max_in_items)
+
+
+def too_many_conditions(conditions: int, most: int) -> str:
+    return (
+        f"The filters hold {conditions} conditions; at most {most} are allowed per request (all filters "
+        "together). Use `in` for a list of values."
+    )
 
 
 def _compile(node: Node, max_in_items: int) -> ColumnElement[bool]:

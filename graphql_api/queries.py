@@ -55,15 +55,27 @@ class LogScope:
     where: Node | None = None
     max_filter_depth: int = 10
     max_in_items: int = 500
+    max_conditions: int = 100
 
     @classmethod
     def of(cls, project_id: ProjectId, where: Node | None, settings: Settings) -> LogScope:
-        return cls(project_id, where, settings.max_filter_depth, settings.max_in_items)
+        return cls(
+            project_id,
+            where,
+            settings.max_filter_depth,
+            settings.max_in_items,
+            settings.max_filter_conditions,
+        )
 
     def conditions(self) -> list[ColumnElement[bool]]:
         return [
             _visible(self.project_id),
-            to_sql(self.where, max_depth=self.max_filter_depth, max_in_items=self.max_in_items),
+            to_sql(
+                self.where,
+                max_depth=self.max_filter_depth,
+                max_in_items=self.max_in_items,
+                max_conditions=self.max_conditions,
+            ),
         ]
 
 

@@ -48,6 +48,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         max_root_fields=settings.max_root_fields,
         max_cost=settings.max_cost,
         max_filter_depth=settings.max_filter_depth,
+        max_filter_conditions=settings.max_filter_conditions,
     )
     hide_suggestions = not settings.introspection
     # Factories, not instances: Strawberry builds fresh extensions for every request.

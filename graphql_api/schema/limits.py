@@ -12,6 +12,7 @@ twenty such levels already take seconds there, which is why these rules replace 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
 from graphql_api.errors import QueryTooComplex
+from graphql_api.filters import too_many_conditions
 
 CODE = QueryTooComplex.code
 # What a list field without a `limit` argument is assumed to return.
@@ -51,6 +53,7 @@ class Limits:
     max_root_fields: int = 10
     max_cost: int = 5000
     max_filter_depth: int = 10
+    max_filter_conditions: int = 100
 
 
 def too_complex(message: str, nodes: Any = None) -> GraphQLError:
@@ -99,6 +102,60 @@ def fragment_order(fragments: Mapping[str, FragmentDefinitionNode]) -> list[str]
                 seen.add(following)
                 path.append((following, iter(spreads[following])))
     return order
+
+
+# --- duplicate fields: checked before graphql-core's validation ----------------------------------
+
+# How often one response name may be selected in one selection set, fragments included. graphql-core's
+# OverlappingFieldsCanBeMergedRule compares every pair of same-named fields: 330 copies of
+# `incident { title id }` (7 KB) cost it seconds, before the key is even looked at.
+MAX_SAME_FIELD = 20
+
+
+def _same_field_counts(
+    selection_set: SelectionSetNode, fragments: Mapping[str, Counter[str]], worst: list[tuple[int, str]]
+) -> Counter[str]:
+    """How often each response name is selected at this level (each fragment's counts once per set);
+    the deepest levels' worst name is kept in `worst`."""
+    counts: Counter[str] = Counter()
+    spread: set[str] = set()
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            counts[(selection.alias or selection.name).value] += 1
+            if selection.selection_set:
+                _same_field_counts(selection.selection_set, fragments, worst)
+        elif isinstance(selection, InlineFragmentNode):
+            counts.update(_same_field_counts(selection.selection_set, fragments, worst))
+        elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in spread:
+            spread.add(selection.name.value)
+            counts.update(fragments.get(selection.name.value, Counter()))
+    if counts:
+        name, count = counts.most_common(1)[0]
+        if count > worst[0][0]:
+            worst[0] = (count, name)
+    return counts
+
+
+def same_field_errors(document: DocumentNode) -> list[GraphQLError]:
+    """QUERY_TOO_COMPLEX when a selection set selects one response name more than MAX_SAME_FIELD times.
+    Linear in the document: each fragment is counted once and its counts reused at every spread."""
+    definitions = _fragments(document)
+    worst = [(0, "")]
+    counts: dict[str, Counter[str]] = {}
+    for name in fragment_order(definitions):
+        counts[name] = _same_field_counts(definitions[name].selection_set, counts, worst)
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            _same_field_counts(definition.selection_set, counts, worst)
+    count, name = worst[0]
+    if count <= MAX_SAME_FIELD:
+        return []
+    return [
+        too_complex(
+            f"The operation selects `{name}` {count} times in one selection set (fragments included); "
+            f"at most {MAX_SAME_FIELD} are allowed. Select each field once."
+        )
+    ]
 
 
 # --- depth, aliases, root fields: validation rules ----------------------------------------------
@@ -199,13 +256,14 @@ class Cost:
     fixed: int = 0
     per_page: int = 0
     filter_depth: int = 0  # the deepest `and`/`or`/`not` nesting of any argument
+    filter_size: int = 0  # conditions in all filter arguments together
 
     def total(self, page: int = DEFAULT_LIST_ROWS) -> int:
         return self.fixed + self.per_page * page
 
 
-# (name of an argument's input type, its coerced value) -> its `and`/`or`/`not` nesting
-FilterDepth = Callable[[str, Any], int]
+# (name of an argument's input type, its coerced value) -> its `and`/`or`/`not` nesting and conditions
+FilterDepth = Callable[[str, Any], tuple[int, int]]
 _PAGE_ARGUMENTS = ("limit", "first", "last")
 
 
@@ -225,7 +283,7 @@ class _Measure:
         self.fragments: dict[str, Cost] = {}
 
     def selection_set(self, selection_set: SelectionSetNode, parent: Any) -> Cost:
-        fixed = per_page = depth = 0
+        fixed = per_page = depth = conditions = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 inner = self.field(selection, parent)
@@ -242,7 +300,8 @@ class _Measure:
             fixed += inner.fixed
             per_page += inner.per_page
             depth = max(depth, inner.filter_depth)
-        return Cost(fixed, per_page, depth)
+            conditions += inner.filter_size
+        return Cost(fixed, per_page, depth, conditions)
 
     def field(self, node: FieldNode, parent: Any) -> Cost:
         if node.name.value.startswith("__") or not isinstance(parent, GraphQLObjectType):
@@ -254,29 +313,29 @@ class _Measure:
             arguments = get_argument_values(definition, node, self.variables)
         except GraphQLError:  # execution reports it, with its own message
             arguments = {}
-        depth = max(
-            (
-                self.filter_depth(get_named_type(definition.args[name].type).name, value)
-                for name, value in arguments.items()
-            ),
-            default=0,
-        )
+        filters = [
+            self.filter_depth(get_named_type(definition.args[name].type).name, value)
+            for name, value in arguments.items()
+        ]
+        depth = max((d for d, _ in filters), default=0)
+        conditions = sum(c for _, c in filters)
         if not node.selection_set:
-            return Cost(0, 0, depth)
+            return Cost(0, 0, depth, conditions)
         field_type = definition.type
         if isinstance(field_type, GraphQLNonNull):
             field_type = field_type.of_type
         inner = self.selection_set(node.selection_set, get_named_type(field_type))
         size = _page_size(arguments)
         depth = max(depth, inner.filter_depth)
+        conditions += inner.filter_size
         if not isinstance(field_type, GraphQLList):
             # An object, or a connection whose `first`/`last` sizes the lists inside it.
             page = size if size is not None else DEFAULT_LIST_ROWS
-            return Cost(1 + inner.total(page), 0, depth)
+            return Cost(1 + inner.total(page), 0, depth, conditions)
         each = 1 + inner.total()
         if size is None:
-            return Cost(0, each, depth)
-        return Cost(size * each, 0, depth)
+            return Cost(0, each, depth, conditions)
+        return Cost(size * each, 0, depth, conditions)
 
 
 def measure(
@@ -320,3 +379,5 @@ def cost_errors(cost: Cost, limits: Limits, node: OperationDefinitionNode) -> It
             f"(this one nests {cost.filter_depth}).",
             node,
         )
+    if cost.filter_size > limits.max_filter_conditions:
+        yield too_complex(too_many_conditions(cost.filter_size, limits.max_filter_conditions), node)

@@ -88,4 +88,3 @@ def log_selection(info: Any, *paths: tuple[str, ...]) -> LogSelection:
 def log_fields(info: Any) -> list[str]:
     """API names of the log fields that the current field's selection reads."""
     return log_selection(info).fields
-

@@ -12,44 +12,104 @@ import functools
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, validate
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, print_ast, validate
 from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types.arguments import convert_argument
 
-from graphql_api.filters import depth
+from graphql_api.compiler.cache import LRU
+from graphql_api.filters import depth, size
 from graphql_api.schema.inputs import WhatsAppLogFilter, to_node
-from graphql_api.schema.limits import FilterDepth, Limits, cost_errors, measure, shape_rule
+from graphql_api.schema.limits import (
+    FilterDepth,
+    Limits,
+    cost_errors,
+    measure,
+    same_field_errors,
+    shape_rule,
+)
 
 # Strawberry adds these two to every validation (see strawberry.schema.schema.validate_document).
 _STRAWBERRY_RULES = (MaybeNullValidationRule, OneOfInputValidationRule)
 FILTER_TYPE = "WhatsAppLogFilter"
 
 
-@functools.lru_cache(maxsize=256)
-def _validate(
-    schema: GraphQLSchema,
-    document: DocumentNode,
-    rules: tuple[type[ASTValidationRule], ...],
-    hide_suggestions: bool,
-) -> tuple[GraphQLError, ...]:
-    return tuple(validate(schema, document, (*rules, *_STRAWBERRY_RULES), hide_suggestions=hide_suggestions))
+class _Verdicts:
+    """graphql-core's verdicts, remembered per document in its printed (canonical) form, so that a
+    comment, spacing or a reordered client that changes nothing else is not validated again. Errors
+    are reused only for the very document they were found in (their locations point into it)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._cache: LRU[tuple[Any, ...], tuple[DocumentNode, tuple[GraphQLError, ...]]] = LRU(size)
+
+    def __call__(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        rules: tuple[type[ASTValidationRule], ...],
+        hide_suggestions: bool,
+    ) -> tuple[GraphQLError, ...]:
+        key = (schema, print_ast(document), rules, hide_suggestions)
+        cached = self._cache.get(key)
+        if cached is not None and (not cached[1] or cached[0] is document):
+            return cached[1]
+        errors = tuple(
+            validate(schema, document, (*rules, *_STRAWBERRY_RULES), hide_suggestions=hide_suggestions)
+        )
+        self._cache.put(key, (document, errors))
+        return errors
 
 
-def filter_depth(schema: Any) -> FilterDepth:
-    """How deeply an argument nests `and`/`or`/`not`, measured on the very neutral filter that SQL would be
-    built from (Strawberry's own conversion, then to_node), so both checks always agree."""
+_validate = _Verdicts()
+
+
+def filter_depth(schema: Any, max_conditions: int) -> FilterDepth:
+    """How deeply an argument nests `and`/`or`/`not`, and how many conditions it holds, measured on the
+    very neutral filter that SQL would be built from (Strawberry's own conversion, then to_node), so both
+    checks always agree. A filter whose raw value already holds more than `max_conditions` operators is
+    not converted at all (that costs time in proportion to its size), and each value is measured once
+    (a variable used by ten root fields is one value)."""
     registry = schema.schema_converter.scalar_registry
+    measured: dict[int, tuple[Any, tuple[int, int]]] = {}
 
-    def measure(type_name: str, value: Any) -> int:
+    def measure(type_name: str, value: Any) -> tuple[int, int]:
         if type_name != FILTER_TYPE or not isinstance(value, dict):
-            return 0
-        where = convert_argument(value, WhatsAppLogFilter, registry, schema.config)
-        return depth(to_node(where))  # type: ignore[arg-type]
+            return 0, 0
+        seen = measured.get(id(value))
+        if seen is not None and seen[0] is value:
+            return seen[1]
+        operators = _operators(value)
+        if operators > max_conditions:
+            shape = (0, operators)
+        else:
+            node = to_node(convert_argument(value, WhatsAppLogFilter, registry, schema.config))  # type: ignore[arg-type]
+            shape = (depth(node), size(node))
+        measured[id(value)] = (value, shape)
+        return shape
 
     return measure
+
+
+def _operators(value: Any) -> int:
+    """Operators given in a raw filter value (an upper bound of its conditions), without recursion."""
+    count = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                if key in _COMBINATORS:
+                    stack.append(inner)
+                elif isinstance(inner, dict):
+                    count += sum(operand is not None for operand in inner.values())
+    return count
+
+
+_COMBINATORS = frozenset({"and", "or", "not"})
 
 
 class Validation(SchemaExtension):
@@ -66,7 +126,10 @@ class Validation(SchemaExtension):
         assert document is not None
         schema = context.schema._schema
         rules = (*context.validation_rules, self.shape_rule)
-        errors = list(_validate(schema, document, rules, self.hide_suggestions))
+        # Before graphql-core's rules, one of which is quadratic in fields of the same name.
+        errors = same_field_errors(document) or list(
+            _validate(schema, document, rules, self.hide_suggestions)
+        )
         operation = None if errors else get_operation_ast(document, context.operation_name)
         if operation is not None:  # else execution says which operation is missing
             cost = measure(
@@ -74,7 +137,7 @@ class Validation(SchemaExtension):
                 document,
                 operation,
                 context.variables,
-                filter_depth(context.schema),
+                filter_depth(context.schema, self.limits.max_filter_conditions),
                 hide_suggestions=self.hide_suggestions,
             )
             errors = cost if isinstance(cost, list) else list(cost_errors(cost, self.limits, operation))
