@@ -104,6 +104,15 @@ def stop(process: subprocess.Popen[bytes], *, timeout: float = 10) -> None:
 @contextmanager
 def serve(database_url: str, *, preferred_port: int = 0, **env: str) -> Iterator[str]:
     """`graphql-api serve` on a free loopback port; yields its base URL and stops it afterwards."""
+    with serve_process(database_url, preferred_port=preferred_port, **env) as (url, _process):
+        yield url
+
+
+@contextmanager
+def serve_process(
+    database_url: str, *, preferred_port: int = 0, **env: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`graphql-api serve` on a free loopback port: its base URL and its process."""
     environ = {**os.environ, "DATABASE_URL": database_url, "AUTH_CACHE_SECONDS": "0", **env}
     with tempfile.NamedTemporaryFile(prefix="serve-", suffix=".log") as log:
         # Another process may take the port between the probe and the server's bind: try again then.
@@ -125,7 +134,7 @@ def serve(database_url: str, *, preferred_port: int = 0, **env: str) -> Iterator
         else:
             raise RuntimeError("graphql-api serve found no free port in 3 tries")
         try:
-            yield url
+            yield url, process
         finally:
             stop(process)
 

@@ -158,11 +158,17 @@ def _tokens(query: str) -> int:
 
 
 def _with_tokens(count: int) -> str:
-    """A valid query of exactly `count` tokens: an `or` of distinct conditions (9 tokens each), topped
-    up with `__typename`s (one each)."""
-    base = "{ %s whatsAppLogCount(where: {or: [%s]}) }"
-    items, rest = divmod(count - _tokens(base % ("", "")), 9)
-    query = base % ("__typename " * rest, ", ".join(f'{{status: {{eq: "s{i}"}}}}' for i in range(items)))
+    """A valid query of exactly `count` tokens, within every other limit: an `or` of `in` conditions
+    over distinct values (10 tokens each, plus one per value)."""
+    base = "{ whatsAppLogCount(where: {or: [%s]}) }"
+    remaining = count - _tokens(base % "")
+    conditions, value = [], 0
+    while remaining > 0:
+        values = min(400, remaining - 10)
+        conditions.append("{status: {in: [%s]}}" % " ".join(f'"s{value + i}"' for i in range(values)))
+        value += values
+        remaining -= 10 + values
+    query = base % ", ".join(conditions)
     assert _tokens(query) == count
     return query
 
