@@ -165,7 +165,8 @@ def _with_tokens(count: int) -> str:
     conditions, value = [], 0
     while remaining > 0:
         values = min(400, remaining - 10)
-        conditions.append("{status: {in: [%s]}}" % " ".join(f'"s{value + i}"' for i in range(values)))
+        strings = " ".join(f'"s{value + i}"' for i in range(values))
+        conditions.append(f"{{status: {{in: [{strings}]}}}}")
         value += values
         remaining -= 10 + values
     query = base % ", ".join(conditions)
