@@ -87,10 +87,11 @@ class WorkLimitExceeded(QueryTooComplex):
 
     def __init__(self, seconds: float) -> None:
         super().__init__(
-            f"The request needed more than {seconds:g} s of database work and was stopped. Text searches "
-            "(contains, startsWith, endsWith, ne, notIn on text), sorts on fields other than createdAt "
-            "and deep `skip`s read every log of the project: narrow the filter (createdAt, status, an "
-            "id), sort by createdAt, or page by cursor (whatsAppLogsConnection)."
+            f"The request needed more than {seconds:g} s of database work and was stopped. Text "
+            "searches (contains, startsWith, endsWith, and ne or notIn on text), sorts on fields other "
+            "than createdAt, deep `skip`s and statistics over many logs read every log they cover: narrow "
+            "the filter (a createdAt range, status, an id), sort by createdAt, or page by cursor "
+            "(whatsAppLogsConnection)."
         )
 
 
