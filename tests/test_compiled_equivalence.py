@@ -1,5 +1,7 @@
 """Both paths answer every query alike: random selections, filters, sorts and pages (hypothesis, and
-whole random queries from hypothesis-graphql) over data full of awkward values, compared as JSON.
+whole random queries from hypothesis-graphql) over data full of awkward values, compared as JSON; also
+selections through fragment chains that fan out, inline fragments and duplicate fields, and filters
+whose strings hold control characters, U+0000 and lone surrogates (never INTERNAL on either path).
 
 Bounded: a fixed number of examples per strategy and backend; the counts of compiled answers are
 asserted too, so that a compiler that handed everything to the regular path could not pass.
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -25,10 +28,11 @@ from graphql_api.app import create_app
 from graphql_api.compiler import CompiledExecution
 from graphql_api.fields import FIELDS, RELATIONS, SORTABLE
 from graphql_api.filters import OPERATORS
+from graphql_api.schema import build_schema
 from graphql_api.settings import Settings
-from tests.conftest import GraphQL
 from tests.factories import BASE_TIME, Factory
-from tests.test_compiled import _without_request_ids
+from tests.fuzz_strategies import PHASES, awkward, json_body, through_fragments
+from tests.test_compiled import _first_difference, _without_request_ids
 
 EXAMPLES = 60
 
@@ -39,6 +43,8 @@ def bounded(examples: int) -> Any:
         max_examples=examples,
         deadline=None,
         derandomize=True,
+        phases=PHASES,
+        report_multiple_bugs=False,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
 
@@ -134,9 +140,9 @@ CONDITIONS = st.sampled_from(
 )
 
 
-@st.composite
-def _selection(draw: st.DrawFn) -> tuple[str, str]:
-    """A log's selection set, and the fragment definition it spreads (or "")."""
+def _parts(draw: st.DrawFn) -> list[str]:
+    """Selections of a log (fields, relations, aliases, @skip/@include) with no response key standing
+    for two different fields, so that they merge however they are combined."""
     parts: list[tuple[str, str]] = []  # (response key, selection)
     for _ in range(draw(st.integers(1, 8))):
         alias = draw(st.sampled_from(["", "", "a: ", "b: ", "c2: "]))
@@ -153,13 +159,68 @@ def _selection(draw: st.DrawFn) -> tuple[str, str]:
     for key, part in parts:
         if seen.setdefault(key, part.split(" @")[0].split(" {")[0]) == part.split(" @")[0].split(" {")[0]:
             kept.append(part)
-    body = " ".join(kept)
+    return kept
+
+
+@st.composite
+def _selection(draw: st.DrawFn) -> tuple[str, str]:
+    """A log's selection set, and the fragment definition it spreads (or "")."""
+    body = " ".join(_parts(draw))
     wrap = draw(st.sampled_from(["plain", "inline", "fragment"]))
     if wrap == "inline":
         return f"id ... on WhatsAppLog{draw(CONDITIONS)} {{ {body} }} __typename", ""
     if wrap == "fragment":
         return f"...F{draw(CONDITIONS)} id", f" fragment F on WhatsAppLog {{ {body} }}"
     return body, ""
+
+
+SCHEMA = build_schema()._schema
+LOG_TYPE = SCHEMA.type_map["WhatsAppLog"]
+assert isinstance(LOG_TYPE, graphql.GraphQLObjectType)
+RELATED_TYPES = {name: graphql.get_named_type(LOG_TYPE.fields[name].type).name for name in RELATED_FIELDS}
+
+
+@st.composite
+def _fragmented_selection(draw: st.DrawFn) -> tuple[str, str]:
+    """A log's selection through fragments (chains that fan out, inline fragments, duplicates), and the
+    fragment definitions; relations repeated (`incident { title id }` many times) and selected
+    through fragments on their own type too."""
+    parts = _parts(draw)
+    if draw(st.integers(0, 3)):
+        # Mostly without aliases: each spread counts its fragment's aliases again, so a chain that fans
+        # out is past MAX_ALIASES after a few levels (refused alike, and checked, the other times).
+        parts = [p for p in parts if ":" not in p.split("{")[0]] or ["id"]
+    definitions = ""
+    for i in range(draw(st.integers(0, 2))):
+        relation = draw(st.sampled_from(sorted(RELATED_FIELDS)))
+        inner = draw(st.lists(st.sampled_from(RELATED_FIELDS[relation]), min_size=1, max_size=3, unique=True))
+        inner_selection, inner_definitions = draw(through_fragments(RELATED_TYPES[relation], inner, f"R{i}_"))
+        parts += [f"{relation} {{ {inner_selection} }}", f"{relation} {{ {' '.join(inner)} }}"]
+        definitions += inner_definitions
+    selection, log_definitions = draw(through_fragments("WhatsAppLog", parts))
+    return selection, log_definitions + definitions
+
+
+def _codes(answer: dict[str, Any]) -> set[str]:
+    return {str((e.get("extensions") or {}).get("code")) for e in answer.get("errors") or ()}
+
+
+@dataclass
+class _Client:
+    """Posts GraphQL the way a client does, its JSON ASCII-escaped (lone surrogates as "\\ud800")."""
+
+    client: TestClient
+    key: str
+
+    def __call__(self, query: str, variables: dict[str, Any] | None) -> dict[str, Any]:
+        response = self.client.post(
+            "/graphql",
+            content=json_body({"query": query, "variables": variables}),
+            headers={"ApiKey": self.key, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 200, "\n".join(map(ascii, (query, variables, response.text)))
+        body: dict[str, Any] = response.json()
+        return body
 
 
 @pytest.fixture
@@ -173,13 +234,16 @@ def compare(
         settings = settings.with_(cursor_secret="the same for both paths", auth_cache_seconds=60)
         compiled_app = create_app(settings.with_(compiled_execution=True))
         regular_app = create_app(settings.with_(compiled_execution=False))
-        compiled = GraphQL(stack.enter_context(TestClient(compiled_app)), seeded.key)
-        regular = GraphQL(stack.enter_context(TestClient(regular_app)), seeded.key)
+        compiled = _Client(stack.enter_context(TestClient(compiled_app)), seeded.key)
+        regular = _Client(stack.enter_context(TestClient(regular_app)), seeded.key)
         execution: CompiledExecution = compiled_app.state.compiled
 
         def check(query: str, variables: dict[str, Any] | None) -> dict[str, Any]:
             answer = compiled(query, variables)
-            assert _without_request_ids(answer) == _without_request_ids(regular(query, variables)), query
+            other = regular(query, variables)
+            assert _without_request_ids(answer) == _without_request_ids(other), "\n".join(
+                [ascii(query), ascii(variables), _first_difference(answer, other)]
+            )
             return answer
 
         check.seeded = seeded  # type: ignore[attr-defined]
@@ -232,9 +296,7 @@ def _literal(value: Any) -> str:
 
 
 def test_whole_random_queries_from_the_schema_answer_alike(compare: Any) -> None:
-    from graphql_api.schema import build_schema
-
-    schema = build_schema()._schema
+    schema = SCHEMA
     seeded: Seeded = compare.seeded
     scalars = {
         "DateTime": st.sampled_from([m.isoformat() for m in seeded.moments[:4]] + ["2026-07-01", "nope"]).map(
@@ -291,6 +353,83 @@ def test_random_connection_pages_and_their_next_pages_answer_alike(compare: Any)
     check()
     stats = compare.execution.stats
     assert stats.compiled + stats.repeated >= EXAMPLES // 2, stats
+
+
+def test_fragment_fan_out_inline_fragments_and_duplicate_fields_answer_alike(compare: Any) -> None:
+    seeded: Seeded = compare.seeded
+
+    @bounded(EXAMPLES)
+    @given(
+        selection=_fragmented_selection(),
+        root=st.sampled_from(["logs", "log", "connection"]),
+        where=st.none() | _filters(seeded),
+        limit=st.integers(1, 100),
+        log=st.sampled_from(seeded.ids[:4]),
+    )
+    def check(selection: tuple[str, str], root: str, where: Any, limit: int, log: str) -> None:
+        fields, fragments = selection
+        variables: dict[str, Any] = {"w": where, "l": limit}
+        if root == "logs":
+            query = (
+                "query($w: WhatsAppLogFilter, $l: Int!) "
+                f"{{ whatsAppLogs(where: $w, limit: $l) {{ {fields} }} }}"
+            )
+        elif root == "log":
+            query, variables = f"query($i: ID!) {{ whatsAppLog(id: $i) {{ {fields} }} }}", {"i": log}
+        else:
+            query = (
+                "query($w: WhatsAppLogFilter, $l: Int) { whatsAppLogsConnection(where: $w, first: $l) "
+                f"{{ edges {{ node {{ {fields} }} }} nodes {{ {fields} }} }} }}"
+            )
+        answer = compare(query + fragments, variables)
+        # Refused alike (past a limit) or answered alike; never an unexpected error.
+        assert _codes(answer) <= {"QUERY_TOO_COMPLEX"}, f"{query}{fragments}\n{variables}\n{answer}"
+
+    check()
+
+
+STRING_FILTERS = {"eq": False, "ne": False, "in": True, "notIn": True, "contains": False, "startsWith": False,
+                  "endsWith": False}  # fmt: skip
+
+
+def test_control_characters_nul_and_lone_surrogates_in_filters_answer_alike(compare: Any) -> None:
+    seeded: Seeded = compare.seeded
+    texts = sorted({t[:40] for t in TEXTS} | {"+1 555 2", "wamid.4"})
+    roots = {
+        "logs": "whatsAppLogs(where: $w, limit: 100) { id status messageText }",
+        "count": "whatsAppLogCount(where: $w)",
+        "stats": "whatsAppLogStats(where: $w, groupBy: [STATUS]) { status count }",
+        "connection": "whatsAppLogsConnection(where: $w, first: 5) { totalCount nodes { id } }",
+    }
+    string_fields = sorted(name for name, f in FIELDS.items() if f.kind == "string")
+
+    @st.composite
+    def conditions(draw: st.DrawFn) -> dict[str, Any]:
+        name = draw(st.sampled_from([*string_fields, "id", "incidentId"]))
+        ops = ["eq", "ne", "in", "notIn"] if FIELDS[name].kind == "id" else sorted(STRING_FILTERS)
+        op = draw(st.sampled_from(ops))
+        strings = awkward(seeded.ids[:2] if FIELDS[name].kind == "id" else texts)
+        value = draw(st.lists(strings, min_size=1, max_size=3) if STRING_FILTERS[op] else strings)
+        condition = {name: {op: value}}
+        # Now and then next to a condition that matches: the awkward one must not disturb it.
+        return draw(st.sampled_from([condition, {"or": [condition, {"status": {"eq": "Sent"}}]},
+                                     {"not": condition}]))  # fmt: skip
+
+    @bounded(EXAMPLES)
+    @given(where=conditions(), root=st.sampled_from(sorted(roots)), as_variables=st.booleans())
+    def check(where: dict[str, Any], root: str, as_variables: bool) -> None:
+        query = f"query($w: WhatsAppLogFilter) {{ {roots[root]} }}"
+        variables: dict[str, Any] | None = {"w": where}
+        if not as_variables:
+            query = f"{{ {roots[root].replace('$w', _literal(where))} }}"
+            variables = None
+        answer = compare(query, variables)
+        # A normal answer, or the value refused as the user's; in a literal, a lone surrogate's escape
+        # ("\ud800") is not valid GraphQL.
+        allowed = {"BAD_USER_INPUT"} if as_variables else {"BAD_USER_INPUT", "GRAPHQL_PARSE_FAILED"}
+        assert _codes(answer) <= allowed, "\n".join(map(ascii, (query, variables, answer)))
+
+    check()
 
 
 class _SanePages(graphql.Visitor):

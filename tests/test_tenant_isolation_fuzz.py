@@ -5,11 +5,15 @@ Project A's text fields and related records all contain the canary `CANARYA`; it
 data looks alike, and one of B's logs even points at A's incident, monitor, team and the rest (a
 dangling cross-tenant link). Hypothesis generates filters (with A's ids and strings as operands),
 sorts, pages, cursors and nested selections as variables of hand-written operations; hypothesis-graphql
-generates whole queries from the schema; a third generator speaks the REST wire format. `data` must
-never contain a canary or an A id; errors may only repeat what the request itself sent.
+generates whole queries from the schema; a third generator speaks the REST wire format; a fourth sends
+the first one's operations with their selections spread through fragment chains that fan out, inline
+fragments and duplicate fields. Strings (GraphQL and REST) include control characters, U+0000 and lone
+surrogates. `data` must never contain a canary or an A id; errors may only repeat what the request
+itself sent; nothing is ever INTERNAL or a 500.
 
 FUZZ_EXAMPLES (default 200) sets the examples per generator (half that for invalid queries); the count
-of requests sent is printed, and recorded as the test's `generated_requests` property.
+of requests sent is printed, and recorded as the test's `generated_requests` property. A failure is
+reported with the example that failed, unminimised unless FUZZ_SHRINK=1 (tests/fuzz_strategies.py).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from starlette.testclient import TestClient
 from graphql_api.fields import RELATIONS
 from graphql_api.schema import build_schema
 from tests.factories import Factory
+from tests.fuzz_strategies import PHASES, awkward, through_fragments
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 CANARY = "CANARYA"
@@ -42,6 +47,8 @@ FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
     database=None,
+    phases=PHASES,
+    report_multiple_bugs=False,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
 
@@ -123,26 +130,32 @@ class Probe:
             "/graphql", content=payload, headers={"ApiKey": self.b.key, "Content-Type": "application/json"}
         )
         self.sent += 1
-        assert response.status_code < 500, response.text
+        assert response.status_code < 500, _why(query, variables, response.text)
         body: dict[str, Any] = response.json()
-        assert not self.leaks(payload, response.text, body.get("data")), (query, variables, response.text)
+        assert not self.leaks(payload, response.text, body.get("data")), _why(query, variables, response.text)
         codes = {e.get("extensions", {}).get("code") for e in body.get("errors") or ()}
-        assert "INTERNAL" not in codes, (query, variables, response.text)
+        assert "INTERNAL" not in codes, _why(query, variables, response.text)
         self._count_b_data(body.get("data"))
         return body
 
     def rest(self, path: str, body: dict[str, Any]) -> None:
-        payload = json.dumps(body)
+        payload = json.dumps(body)  # ASCII: lone surrogates as "\\ud800"
         response = self.client.post(
-            f"/api/whatsapp-log/{quote(path, safe='/')}",
+            # A lone surrogate in an id goes as the bytes a client would send (invalid UTF-8).
+            f"/api/whatsapp-log/{quote(path, safe='/', errors='surrogatepass')}",
             content=payload,
             headers={"ApiKey": self.b.key, "Content-Type": "application/json"},
         )
         self.sent += 1
-        assert response.status_code != 500, response.text
+        assert response.status_code != 500, _why(path, body, response.text)
         data = response.json() if response.status_code == 200 else None
-        assert not self.leaks(payload + path, response.text, data), (path, body, response.text)
+        assert not self.leaks(payload + path, response.text, data), _why(path, body, response.text)
         self._count_b_data(data)
+
+
+def _why(*parts: Any) -> str:
+    """An assertion message that pytest shows whole (a tuple's repr is cut short), escapes included."""
+    return "\n".join(ascii(part) for part in parts)
 
 
 @pytest.fixture
@@ -171,7 +184,8 @@ def probe(
 
 
 def _ids(a: Tenant, b: Tenant) -> st.SearchStrategy[str]:
-    return st.one_of(st.sampled_from(sorted(a.ids | b.ids)), st.uuids().map(str), st.text(max_size=40))
+    known = sorted(a.ids | b.ids)
+    return st.one_of(st.sampled_from(known), st.uuids().map(str), st.text(max_size=40), awkward(known))
 
 
 def _strings(a: Tenant, b: Tenant) -> st.SearchStrategy[str]:
@@ -186,6 +200,8 @@ def _strings(a: Tenant, b: Tenant) -> st.SearchStrategy[str]:
         pieces,
         st.sampled_from([CANARY, "%", "_", "\\", "", "bravo"]),
         st.text(max_size=20),
+        # Control characters, U+0000, lone surrogates: alone or inside A's and B's strings.
+        awkward(known),
     )
 
 
@@ -259,29 +275,45 @@ def selection(type_name: str, depth: int = 0) -> st.SearchStrategy[str]:
     return st.lists(st.one_of(*choices), min_size=1, max_size=8, unique=True).map(" ".join)
 
 
-def operations(a: Tenant, b: Tenant) -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
+def plain(type_name: str) -> st.SearchStrategy[tuple[str, str]]:
+    """A selection of `type_name`, with no fragment definitions."""
+    return selection(type_name).map(lambda text: (text, ""))
+
+
+def fragmented(type_name: str) -> st.SearchStrategy[tuple[str, str]]:
+    """A few selections of `type_name` merged, through fragment chains that fan out, inline fragments
+    or duplicates (tests/fuzz_strategies.py), and the fragment definitions they need."""
+    return st.lists(selection(type_name), min_size=1, max_size=3).flatmap(
+        lambda parts: through_fragments(type_name, parts)
+    )
+
+
+def operations(
+    a: Tenant, b: Tenant, selections: Callable[[str], st.SearchStrategy[tuple[str, str]]] = plain
+) -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
     where = st.none() | filters(a, b)
     logs = st.builds(
         lambda sel, w, o, s, n: (
             "query($w: WhatsAppLogFilter, $o: [WhatsAppLogOrderBy!], $s: Int!, $n: Int!) "
-            f"{{ whatsAppLogs(where: $w, orderBy: $o, skip: $s, limit: $n) {{ {sel} }} "
-            "whatsAppLogCount(where: $w) }",
+            f"{{ whatsAppLogs(where: $w, orderBy: $o, skip: $s, limit: $n) {{ {sel[0]} }} "
+            f"whatsAppLogCount(where: $w) }}{sel[1]}",
             {"w": w, "o": o, "s": s, "n": n},
         ),
-        selection("WhatsAppLog"), where, ORDER, st.integers(0, 20), st.integers(1, 100),
+        selections("WhatsAppLog"), where, ORDER, st.integers(0, 20), st.integers(1, 100),
     )  # fmt: skip
     one = st.builds(
-        lambda sel, i: (f"query($i: ID!) {{ whatsAppLog(id: $i) {{ {sel} }} }}", {"i": i}),
-        selection("WhatsAppLog"), _ids(a, b),
+        lambda sel, i: (f"query($i: ID!) {{ whatsAppLog(id: $i) {{ {sel[0]} }} }}{sel[1]}", {"i": i}),
+        selections("WhatsAppLog"), _ids(a, b),
     )  # fmt: skip
     connection = st.builds(
         lambda sel, w, o, n, after: (
             "query($w: WhatsAppLogFilter, $o: [WhatsAppLogOrderBy!], $n: Int, $after: String) "
-            f"{{ whatsAppLogsConnection(where: $w, orderBy: $o, first: $n, after: $after) {{ {sel} "
-            "pageInfo { endCursor hasNextPage } } }",
+            f"{{ whatsAppLogsConnection(where: $w, orderBy: $o, first: $n, after: $after) {{ {sel[0]} "
+            f"pageInfo {{ endCursor hasNextPage }} }} }}{sel[1]}",
             {"w": w, "o": o, "n": n, "after": after},
         ),
-        selection("WhatsAppLogConnection"), where, ORDER, st.integers(1, 5), st.none() | st.text(max_size=60),
+        selections("WhatsAppLogConnection"), where, ORDER, st.integers(1, 5),
+        st.none() | st.text(max_size=60),
     )  # fmt: skip
     group_by = st.lists(
         st.sampled_from(sorted(SCHEMA.type_map["WhatsAppLogGroupBy"].values)),  # type: ignore[attr-defined]
@@ -291,12 +323,22 @@ def operations(a: Tenant, b: Tenant) -> st.SearchStrategy[tuple[str, dict[str, A
     stats = st.builds(
         lambda sel, w, g: (
             "query($w: WhatsAppLogFilter, $g: [WhatsAppLogGroupBy!]) "
-            f"{{ whatsAppLogStats(where: $w, groupBy: $g, limit: 100) {{ {sel} }} }}",
+            f"{{ whatsAppLogStats(where: $w, groupBy: $g, limit: 100) {{ {sel[0]} }} }}{sel[1]}",
             {"w": w, "g": g},
         ),
-        selection("WhatsAppLogStatsBucket"), where, group_by,
+        selections("WhatsAppLogStatsBucket"), where, group_by,
     )  # fmt: skip
     return st.one_of(logs, one, connection, stats)
+
+
+def _ask(probe: Probe, operation: tuple[str, dict[str, Any]]) -> None:
+    query, variables = operation
+    body = probe.graphql(query, variables)
+    # Follow the connection's next cursor too: a cursor must not lead across projects either.
+    connection = (body.get("data") or {}).get("whatsAppLogsConnection") or {}
+    cursor = connection.get("pageInfo", {}).get("endCursor")
+    if cursor:
+        probe.graphql(query, {**variables, "after": cursor})
 
 
 def test_generated_filters_sorts_pages_and_selections_never_show_another_projects_data(probe: Probe) -> None:
@@ -305,13 +347,20 @@ def test_generated_filters_sorts_pages_and_selections_never_show_another_project
     @FUZZ
     @given(generated)
     def run(operation: tuple[str, dict[str, Any]]) -> None:
-        query, variables = operation
-        body = probe.graphql(query, variables)
-        # Follow the connection's next cursor too: a cursor must not lead across projects either.
-        connection = (body.get("data") or {}).get("whatsAppLogsConnection") or {}
-        cursor = connection.get("pageInfo", {}).get("endCursor")
-        if cursor:
-            probe.graphql(query, {**variables, "after": cursor})
+        _ask(probe, operation)
+
+    run()
+
+
+def test_selections_through_fragment_fan_out_and_duplicates_never_show_another_projects_data(
+    probe: Probe,
+) -> None:
+    generated = operations(probe.a, probe.b, fragmented)
+
+    @settings(FUZZ, max_examples=max(1, EXAMPLES // 2))
+    @given(generated)
+    def run(operation: tuple[str, dict[str, Any]]) -> None:
+        _ask(probe, operation)
 
     run()
 
@@ -404,6 +453,11 @@ def rest_bodies(a: Tenant, b: Tenant) -> st.SearchStrategy[tuple[str, dict[str, 
     query = st.dictionaries(st.sampled_from(sorted(_REST_FIELDS)), st.just(None)).flatmap(
         lambda keys: st.fixed_dictionaries({k: condition(k) for k in keys})
     )
+    # Keys nobody sends on purpose (control characters, U+0000, lone surrogates), next to real ones.
+    odd_keys: st.SearchStrategy[dict[str, Any]] = st.dictionaries(
+        awkward(sorted(_REST_FIELDS)), st.booleans() | _strings(a, b), max_size=2
+    )
+    query = query | st.tuples(query, odd_keys).map(lambda q: {**q[1], **q[0]})
     relations = {
         name: st.booleans() | st.just({"_id": True, RELATIONS[name].label: True}) for name in RELATIONS
     }
@@ -411,6 +465,7 @@ def rest_bodies(a: Tenant, b: Tenant) -> st.SearchStrategy[tuple[str, dict[str, 
         {},
         optional={"_id": st.booleans(), "status": st.booleans(), "messageText": st.booleans(), **relations},
     )
+    select = select | st.tuples(select, odd_keys).map(lambda s: {**s[1], **s[0]})
     sort = st.dictionaries(
         st.sampled_from(["createdAt", "status", "toNumber"]), st.sampled_from(["ASC", "DESC"]), max_size=2
     )
