@@ -220,6 +220,14 @@ def test_repeats_through_fragments_count_too(gql: GraphQL, project: str) -> None
     assert "selects `id` 21 times" in body["errors"][0]["message"]
 
 
+def test_a_fragment_spread_again_inside_inline_fragments_counts_once(gql: GraphQL, project: str) -> None:
+    chain = " ".join(
+        f"fragment F{i} on WhatsAppLog {{ ... {{ ...F{i + 1} }} ... {{ ...F{i + 1} }} }}" for i in range(30)
+    )
+    query = f"{chain} fragment F30 on WhatsAppLog {{ id status }} {{ whatsAppLogs(limit: 1) {{ ...F0 }} }}"
+    assert [set(log) for log in gql.data(query)["whatsAppLogs"]] == [{"id", "status"}]
+
+
 def test_a_comment_does_not_change_the_validation_verdict(gql: GraphQL, project: str) -> None:
     query = "{ whatsAppLogs(limit: 1) { nope } }"
     first, second = gql(query), gql(query + " # a comment that moves nothing")

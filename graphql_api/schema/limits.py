@@ -113,19 +113,23 @@ MAX_SAME_FIELD = 20
 
 
 def _same_field_counts(
-    selection_set: SelectionSetNode, fragments: Mapping[str, Counter[str]], worst: list[tuple[int, str]]
+    selection_set: SelectionSetNode,
+    fragments: Mapping[str, Counter[str]],
+    worst: list[tuple[int, str]],
+    spread: set[str] | None = None,
 ) -> Counter[str]:
-    """How often each response name is selected at this level (each fragment's counts once per set);
-    the deepest levels' worst name is kept in `worst`."""
+    """How often each response name is selected at this level (each fragment's counts once per set,
+    inline fragments included, as graphql-core collects fields); the worst name of any level is kept
+    in `worst`."""
     counts: Counter[str] = Counter()
-    spread: set[str] = set()
+    spread = set() if spread is None else spread
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
             counts[(selection.alias or selection.name).value] += 1
             if selection.selection_set:
                 _same_field_counts(selection.selection_set, fragments, worst)
         elif isinstance(selection, InlineFragmentNode):
-            counts.update(_same_field_counts(selection.selection_set, fragments, worst))
+            counts.update(_same_field_counts(selection.selection_set, fragments, worst, spread))
         elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in spread:
             spread.add(selection.name.value)
             counts.update(fragments.get(selection.name.value, Counter()))
