@@ -79,7 +79,10 @@ class KeyGate:
         slots, users = self._slots.get(digest) or (asyncio.Semaphore(self.per_key), 0)
         self._slots[digest] = (slots, users + 1)
         try:
-            async with asyncio.timeout(self.wait):
+            if slots.locked():
+                async with asyncio.timeout(self.wait):
+                    await slots.acquire()
+            else:  # the usual case, without a timer
                 await slots.acquire()
         except BaseException as exc:
             self._leave(digest)
