@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.datastructures import Headers
 
 from graphql_api import queries
 from graphql_api.errors import Forbidden, Unauthenticated
@@ -56,6 +57,14 @@ def new_secret() -> str:
 
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def api_key_header(headers: Headers) -> str | None:
+    """The request's `ApiKey` header; several of them are refused rather than one picked."""
+    values = headers.getlist("apikey")
+    if len(values) > 1:
+        raise Unauthenticated("Send the ApiKey header once; this request has several.")
+    return values[0] if values else None
 
 
 def looks_like_secret(value: str) -> bool:

@@ -307,6 +307,8 @@ def serve(settings: Settings, *, demo: bool) -> int:
             # Applied in every worker too; our request log line replaces uvicorn's access log.
             log_config=logging_config(settings.log_format or "json", settings.log_level),
             access_log=False,
+            # No `Server: uvicorn` on every response: it tells an attacker what to try.
+            server_header=False,
         )
     finally:
         if metrics_dir:

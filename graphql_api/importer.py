@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table
@@ -50,6 +50,8 @@ class Summary:
     lines: int = 0
     created: int = 0
     updated: int = 0
+    # Of `updated`: logs the platform had deleted, updated and still deleted (an import never undeletes).
+    still_deleted: int = 0
     placeholders: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -57,6 +59,7 @@ class Summary:
             "lines": self.lines,
             "created": self.created,
             "updated": self.updated,
+            "stillDeleted": self.still_deleted,
             "placeholders": self.placeholders,
         }
 
@@ -68,6 +71,11 @@ class Line:
     number: int
     row: dict[str, Any]
     related: dict[str, tuple[str | None, datetime | None]]  # relation -> (label, createdAt)
+
+
+# asyncpg writes these two as PostgreSQL's -infinity and infinity, which read back differently on the
+# two execution paths; they are refused rather than stored as something else than what was sent.
+_INFINITIES = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
 
 
 def _shown(value: object) -> str:
@@ -98,6 +106,11 @@ def _value(key: str, kind: str, value: object, max_length: int | None = None) ->
     parsed = parse_datetime(value) if isinstance(value, str) else None
     if parsed is None:
         raise ValueError(f"{key} is not an ISO 8601 date-time: {_shown(value)}")
+    if parsed in _INFINITIES:
+        raise ValueError(
+            f"{key} is the first or last instant a date can hold, which PostgreSQL stores as "
+            f"-infinity or infinity: {_shown(value)}"
+        )
     return parsed
 
 
@@ -278,11 +291,13 @@ class _Importer:
         for log_id, owner in existing.items():
             if owner != self.project_id:
                 raise ImportFailed(latest[log_id].number, f"_id {log_id} belongs to another project")
+        deleted = await queries.deleted_logs(self.conn, ids=existing) if existing else set()
         for log_id in latest:
             if log_id not in self.seen:
                 self.seen.add(log_id)
                 if log_id in existing:
                     self.summary.updated += 1
+                    self.summary.still_deleted += log_id in deleted
                 else:
                     self.summary.created += 1
         await writes.upsert_rows(self.conn, LOG, [line.row for line in latest.values()])

@@ -128,6 +128,31 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+LONE_SURROGATE = "a \\u escape makes half a character (a lone UTF-16 surrogate)"
+
+
+def has_lone_surrogate(raw: str | bytes | bytearray, value: Any) -> bool:
+    """Whether decoded JSON holds a string (or key) with a lone surrogate, which no database can store
+    and no UTF-8 answer can repeat. Only `\\u` escapes make one, so bodies without any cost nothing."""
+    if (isinstance(raw, str) and "\\u" not in raw) or (not isinstance(raw, str) and b"\\u" not in raw):
+        return False
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def decode_json(data: str | bytes) -> Any:
     """A strict JSON body: UTF-8, no NaN or Infinity, numbers that fit, an object (or, for a batch, a
     non-empty array of objects). Anything else is a 400 with a reason, never an internal error."""
@@ -145,6 +170,8 @@ def decode_json(data: str | bytes) -> Any:
         raise HTTPException(400, "Malformed JSON: nested too deeply") from None
     except ValueError as exc:  # NaN, Infinity, 1e999, a number of thousands of digits
         raise HTTPException(400, f"Malformed JSON: {exc}") from None
+    if has_lone_surrogate(text, value):
+        raise HTTPException(400, f"Malformed JSON: {LONE_SURROGATE}")
     if isinstance(value, list):
         if not value or not all(isinstance(item, dict) for item in value):
             raise HTTPException(400, "A batch must be a non-empty JSON array of objects")

@@ -283,6 +283,18 @@ async def ping(conn: AsyncConnection) -> None:
     await conn.execute(select(1))
 
 
+async def deleted_logs(conn: AsyncConnection, *, ids: Collection[str]) -> set[str]:
+    """Which of `ids` are soft-deleted logs."""
+    wanted = list(ids)
+    found: set[str] = set()
+    for start in range(0, len(wanted), 5000):
+        stmt = select(LOG.c.id).where(
+            LOG.c.id.in_(wanted[start : start + 5000]), LOG.c.deleted_at.is_not(None)
+        )
+        found.update(row.id for row in await conn.execute(stmt))
+    return found
+
+
 async def owners(conn: AsyncConnection, *, table: Table, ids: Collection[str]) -> dict[str, str | None]:
     """Which of `ids` exist in `table`, each with its project id (None where the table has none)."""
     project = table.c.get("project_id")

@@ -18,9 +18,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from graphql_api import queries
-from graphql_api.auth import Principal
+from graphql_api.auth import Principal, api_key_header
 from graphql_api.errors import UNEXPECTED_MESSAGE, ApiError, BadUserInput
 from graphql_api.fields import FIELDS
+from graphql_api.negotiation import LONE_SURROGATE, has_lone_surrogate
 from graphql_api.rest_query import (
     RESOURCE,
     WIRE_RELATIONS,
@@ -73,6 +74,8 @@ async def read_body(request: Request, max_bytes: int) -> dict[str, Any]:
         raise BadUserInput(f"Malformed JSON body: {_reason(exc)}.") from None
     if body is None:
         return {}
+    if has_lone_surrogate(raw, body):
+        raise BadUserInput(f"Malformed JSON body: {LONE_SURROGATE}.")
     if not isinstance(body, dict):
         raise BadUserInput("The request body must be a JSON object.")
     return body
@@ -172,7 +175,7 @@ def endpoint(
         services: Services = request.app.state.services
         try:
             # The key first: without one, nothing about the request is worth answering.
-            principal = await services.authorize(request.headers.get("apikey"))
+            principal = await services.authorize(api_key_header(request.headers))
             body = await read_body(request, services.settings.max_body_bytes)
             result = await within_time_limit(
                 services.settings.request_timeout_seconds, handler(request, services, principal, body)

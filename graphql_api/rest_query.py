@@ -260,7 +260,8 @@ def _page_number(value: object) -> object:
     """A number from the query string or body; anything else is passed on for check_page to refuse."""
     if isinstance(value, str):
         text = value.strip()
-        if text.lstrip("-").isdigit() and len(text) < 20:
+        # ASCII digits only: str.isdigit() also takes '١٠' and '²'.
+        if text.isascii() and text.lstrip("-").isdigit() and len(text) < 20:
             return int(text)
     return value
 

@@ -114,6 +114,7 @@ def test_an_export_through_get_list_imports_into_an_empty_database_as_the_same_l
         "lines": 22,
         "created": 22,
         "updated": 0,
+        "stillDeleted": 0,
         "placeholders": {"project": 1, "incident": 1, "user": 1, "monitor": 1, "team": 1},
     }
     rest.key = factory.api_key(project)
@@ -139,6 +140,21 @@ def test_reimporting_a_log_with_an_existing_id_updates_it(
         "_id": LOG_ID,
         "status": "Delivered",
     }
+
+
+def test_reimporting_a_deleted_log_updates_it_and_says_it_stays_deleted(
+    rest: Rest, factory: Factory, run: Any, tmp_path: Path
+) -> None:
+    project = factory.project()
+    rest.key = factory.api_key(project)
+    factory.log(project, id=LOG_ID, deleted_at=datetime(2026, 7, 1, tzinfo=UTC))
+    path = write_lines(tmp_path / "again.jsonl", [a_log(_id=LOG_ID, status="Read"), a_log()])
+
+    summary = json.loads(run("import", path, "--project-id", project)[1])
+
+    assert (summary["created"], summary["updated"], summary["stillDeleted"]) == (1, 1, 0 + 1)
+    assert rest.ok("POST", "count") == {"count": 1}
+    assert rest("POST", f"{LOG_ID}/get-item").status_code == 404
 
 
 def test_a_log_repeated_in_one_file_keeps_its_last_line(
@@ -213,6 +229,12 @@ BAD_LINES: list[tuple[str, str, str]] = [
     ("bad id", json.dumps(a_log(incidentId="INC-1")), 'incidentId is not an ID (a UUID): "INC-1"'),
     ("too long", json.dumps(a_log(toNumber="1" * 31)), "toNumber is longer than 30 characters"),
     ("unknown field", json.dumps(a_log(colour="red")), 'unknown field "colour"'),
+    ("first instant", json.dumps(a_log(createdAt="0001-01-01T00:00:00Z")),
+     "createdAt is the first or last instant a date can hold, which PostgreSQL stores as -infinity or "
+     'infinity: "0001-01-01T00:00:00Z"'),
+    ("last instant", json.dumps(a_log(updatedAt="9999-12-31T23:59:59.999999+00:00")),
+     "updatedAt is the first or last instant a date can hold, which PostgreSQL stores as -infinity or "
+     'infinity: "9999-12-31T23:59:59.999999+00:00"'),
     ("relation and id differ", json.dumps(a_log(incidentId=INCIDENT, incident={"_id": LOG_ID})),
      "incident._id and incidentId differ"),
 ]  # fmt: skip

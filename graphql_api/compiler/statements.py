@@ -59,7 +59,7 @@ def scalar(type_name: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
         return emit.IsoDateTime(column)
     if type_name == "Int":
         return emit.Int32(column)
-    if type_name in ("ID", "String", "Phone"):
+    if type_name in ("ID", "String", "Phone", "BigInt"):
         return column
     raise NotCompilable(f"scalar {type_name}")
 

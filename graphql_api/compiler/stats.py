@@ -17,7 +17,7 @@ from graphql_api.schema.stats import group_key_names
 # Bucket fields read from the statement's columns, and their GraphQL scalar types.
 _MEASURES = {
     "count": ("log_count", "Int"),
-    "totalCostInUSDCents": ("total_cost", "Int"),
+    "totalCostInUSDCents": ("total_cost", "BigInt"),
     "minCostInUSDCents": ("min_cost", "Int"),
     "maxCostInUSDCents": ("max_cost", "Int"),
 }

@@ -7,7 +7,7 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from graphql_api.auth import Principal
+from graphql_api.auth import Principal, api_key_header
 from graphql_api.errors import ApiError
 from graphql_api.schema.loaders import Loaders
 from graphql_api.services import Services
@@ -34,7 +34,7 @@ class Context:
                     raise self._refusal
                 if self._principal is None:
                     try:
-                        self._principal = await self.services.authorize(self.request.headers.get("apikey"))
+                        self._principal = await self.services.authorize(api_key_header(self.request.headers))
                     except ApiError as refusal:
                         self._refusal = refusal
                         raise

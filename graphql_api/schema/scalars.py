@@ -1,4 +1,4 @@
-"""Custom scalars: Phone, and a DateTime that always carries a UTC offset."""
+"""Custom scalars: Phone, BigInt (sums past 32 bits), and a DateTime that always carries a UTC offset."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
 Phone = NewType("Phone", str)
+BigInt = NewType("BigInt", int)
+# JavaScript reads integers exactly up to 2**53 - 1.
+MAX_SAFE_INTEGER = 2**53 - 1
 
 MAX_PHONE_LENGTH = 30
 
@@ -30,7 +33,22 @@ def _parse_datetime(value: object) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"not an ISO 8601 date-time: {value!r}") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} is outside the years 1 to 9999 in UTC") from None
+
+
+def _serialize_big_int(value: int) -> int:
+    if isinstance(value, bool) or not -MAX_SAFE_INTEGER <= int(value) <= MAX_SAFE_INTEGER:
+        raise ValueError(f"BigInt cannot represent {value!r}")
+    return int(value)
+
+
+def _parse_big_int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("a BigInt is a whole number")
+    return _serialize_big_int(value)
 
 
 SCALARS: dict[object, ScalarDefinition] = {
@@ -39,6 +57,15 @@ SCALARS: dict[object, ScalarDefinition] = {
         description="A phone number in international format, as stored (for example `+1-555-123-4567`).",
         serialize=str,
         parse_value=_parse_phone,
+    ),
+    BigInt: strawberry.scalar(
+        name="BigInt",
+        description=(
+            "A whole number that may exceed 32 bits (sums of costs), as a JSON number; exact up to "
+            "2^53 - 1, as JavaScript reads it."
+        ),
+        serialize=_serialize_big_int,
+        parse_value=_parse_big_int,
     ),
     datetime: strawberry.scalar(
         name="DateTime",

@@ -9,7 +9,7 @@ from typing import Any
 import strawberry
 from sqlalchemy import Row
 
-from graphql_api.schema.scalars import Phone
+from graphql_api.schema.scalars import BigInt, Phone
 from graphql_api.schema.types import Incident, Monitor, Team
 
 
@@ -52,7 +52,7 @@ class WhatsAppLogStatsBucket:
         description="The team." + _KEY + " or for logs without one (in this project)."
     )
     count: int = strawberry.field(description="How many logs are in this bucket (at least 1).")
-    total_cost_in_usd_cents: int = strawberry.field(
+    total_cost_in_usd_cents: BigInt = strawberry.field(
         name="totalCostInUSDCents", description="What the bucket's messages cost together, in US cents."
     )
     min_cost_in_usd_cents: int = strawberry.field(

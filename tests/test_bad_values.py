@@ -1,0 +1,202 @@
+"""Values no database can take, or that overflow on the way, are the client's mistake: BAD_USER_INPUT
+(400 on REST) with a reason, the same on every backend and both execution paths, never INTERNAL or a 500.
+And the small things an attack pass turned up: one ApiKey header, ASCII page numbers, no Server header.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.conftest import GraphQL
+from tests.factories import Factory
+from tests.live import serve
+
+BOTH_PATHS = pytest.mark.parametrize(
+    "overrides", [{"compiled_execution": True}, {"compiled_execution": False}], ids=["compiled", "regular"]
+)
+COUNT = "query($w: WhatsAppLogFilter) { whatsAppLogCount(where: $w) }"
+INT_MAX = 2**31 - 1
+
+
+@pytest.fixture
+def key(factory: Factory, gql: GraphQL) -> str:
+    project = factory.project()
+    factory.logs(project, 2, message_text="a\tb")
+    gql.key = factory.api_key(project)
+    return gql.key
+
+
+def errors(body: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(e["extensions"]["code"], e["message"]) for e in body["errors"]]
+
+
+def escaped(body: dict[str, Any]) -> bytes:
+    """JSON as a client that escapes everything sends it (a lone surrogate as `\\ud800`)."""
+    return json.dumps(body, ensure_ascii=True).encode()
+
+
+# --- U+0000 ------------------------------------------------------------------------------------------
+
+
+@BOTH_PATHS
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"status": {"eq": "a\u0000b"}},
+        {"messageText": {"contains": "\u0000"}},
+        {"toNumber": {"in": ["+1", "\u0000"]}},
+        {"not": {"fromNumber": {"startsWith": "x\u0000"}}},
+    ],
+)
+def test_nul_in_a_text_filter_is_bad_user_input(gql: GraphQL, key: str, where: dict[str, Any]) -> None:
+    [(code, message)] = errors(gql(COUNT, {"w": where}))
+    assert code == "BAD_USER_INPUT"
+    assert message.endswith("values cannot contain the NUL character (U+0000).")
+
+
+@BOTH_PATHS
+def test_control_characters_other_than_nul_are_ordinary_text(gql: GraphQL, key: str) -> None:
+    assert gql.data(COUNT, {"w": {"messageText": {"contains": "a\tb"}}}) == {"whatsAppLogCount": 2}
+
+
+def test_nul_in_a_rest_query_is_400(client: TestClient, key: str) -> None:
+    response = client.post(
+        "/api/whatsapp-log/count", json={"query": {"status": "a\u0000"}}, headers={"ApiKey": key}
+    )
+    assert response.status_code == 400
+    assert "NUL" in response.json()["message"]
+
+
+# --- lone surrogates -----------------------------------------------------------------------------------
+
+
+@BOTH_PATHS
+@pytest.mark.parametrize("value", ["\ud800", "a\udfffb", "\udc00\ud800"])
+def test_a_lone_surrogate_in_a_variable_is_a_400_before_graphql(
+    client: TestClient, key: str, value: str
+) -> None:
+    body = {"query": COUNT, "variables": {"w": {"status": {"eq": value}}}}
+    response = client.post(
+        "/graphql", content=escaped(body), headers={"ApiKey": key, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    [(code, message)] = errors(response.json())
+    assert code == "BAD_USER_INPUT"
+    assert "lone UTF-16 surrogate" in message
+
+
+@BOTH_PATHS
+def test_a_surrogate_pair_is_one_character_and_fine(client: TestClient, key: str) -> None:
+    body = {"query": COUNT, "variables": {"w": {"status": {"eq": "\U0001f6a8"}}}}
+    response = client.post(
+        "/graphql", content=escaped(body), headers={"ApiKey": key, "Content-Type": "application/json"}
+    )
+    assert response.json() == {"data": {"whatsAppLogCount": 0}}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"query": {"status": "\ud800"}},
+        {"query": {"messageText": {"_type": "Search", "value": "x\udbff"}}},
+        {"query": {"\ud800": "x"}},
+        {"select": {"\ud800": True}},
+    ],
+)
+@pytest.mark.parametrize("path", ["get-list", "count"])
+def test_a_lone_surrogate_anywhere_in_a_rest_body_is_400_json(
+    client: TestClient, key: str, body: dict[str, Any], path: str
+) -> None:
+    response = client.post(
+        f"/api/whatsapp-log/{path}",
+        content=escaped(body),
+        headers={"ApiKey": key, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    assert "lone UTF-16 surrogate" in response.json()["message"]
+
+
+# --- dates that overflow in UTC ------------------------------------------------------------------------
+
+
+@BOTH_PATHS
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59.999999-01:00"])
+def test_a_date_outside_years_1_to_9999_in_utc_is_bad_user_input(gql: GraphQL, key: str, moment: str) -> None:
+    for where in ({"createdAt": {"gte": moment}}, {"updatedAt": {"in": [moment]}}):
+        [(code, message)] = errors(gql(COUNT, {"w": where}))
+        assert code == "BAD_USER_INPUT"
+        assert "outside the years 1 to 9999 in UTC" in message
+
+
+@BOTH_PATHS
+def test_the_edges_of_the_calendar_in_utc_are_fine(gql: GraphQL, key: str) -> None:
+    where = {"createdAt": {"gte": "0001-01-01T00:00:00+00:00", "lt": "9999-12-31T23:00:00-00:59"}}
+    assert gql.data(COUNT, {"w": where}) == {"whatsAppLogCount": 2}
+
+
+def test_a_rest_date_outside_the_calendar_in_utc_is_400(client: TestClient, key: str) -> None:
+    query = {"createdAt": {"_type": "GreaterThan", "value": "0001-01-01T00:00:00+14:00"}}
+    response = client.post("/api/whatsapp-log/count", json={"query": query}, headers={"ApiKey": key})
+    assert response.status_code == 400
+
+
+# --- sums past 32 bits ------------------------------------------------------------------------------------
+
+
+@BOTH_PATHS
+def test_stats_sums_past_32_bits_are_exact(gql: GraphQL, factory: Factory) -> None:
+    project = factory.project()
+    factory.logs(project, 3, whatsapp_cost_in_usd_cents=INT_MAX)
+    data = gql.data(
+        "{ whatsAppLogStats { count totalCostInUSDCents minCostInUSDCents maxCostInUSDCents } }",
+        key=factory.api_key(project),
+    )
+    assert data == {
+        "whatsAppLogStats": [
+            {
+                "count": 3,
+                "totalCostInUSDCents": 3 * INT_MAX,
+                "minCostInUSDCents": INT_MAX,
+                "maxCostInUSDCents": INT_MAX,
+            }
+        ]
+    }
+
+
+# --- headers and page numbers -----------------------------------------------------------------------------
+
+
+def test_two_api_key_headers_are_refused(client: TestClient, key: str) -> None:
+    headers = [("ApiKey", key), ("ApiKey", key)]
+    graphql = client.post("/graphql", json={"query": "{ whatsAppLogCount }"}, headers=headers)
+    assert errors(graphql.json()) == [
+        ("UNAUTHENTICATED", "Send the ApiKey header once; this request has several.")
+    ]
+    rest = client.post("/api/whatsapp-log/count", json={}, headers=headers)
+    assert (rest.status_code, rest.json()) == (
+        401,
+        {"message": "Send the ApiKey header once; this request has several."},
+    )
+
+
+@pytest.mark.parametrize("number", ["\u0661\u0660", "\u00b2", "\uff11"])
+@pytest.mark.parametrize("name", ["skip", "limit"])
+def test_rest_page_numbers_are_ascii_digits_only(
+    client: TestClient, key: str, number: str, name: str
+) -> None:
+    response = client.post(f"/api/whatsapp-log/get-list?{name}={number}", json={}, headers={"ApiKey": key})
+    assert response.status_code == 400
+    assert response.json()["message"].startswith(f"`{name}` must be an integer")
+
+
+@pytest.mark.backends("sqlite")
+def test_responses_do_not_name_the_server_software(database_url: str) -> None:
+    with serve(database_url) as url, urllib.request.urlopen(f"{url}/healthz", timeout=10) as response:
+        assert response.status == 200
+        assert response.headers.get("server") is None
