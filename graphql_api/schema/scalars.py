@@ -15,6 +15,12 @@ MAX_SAFE_INTEGER = 2**53 - 1
 
 MAX_PHONE_LENGTH = 30
 
+# `@specifiedBy` URLs: tools (GraphiQL, code generators) show them to say what a value looks like.
+PHONE_SPEC = "https://www.itu.int/rec/T-REC-E.164"
+# JSON numbers are exact between -(2**53 - 1) and 2**53 - 1 (RFC 8259, section 6).
+BIG_INT_SPEC = "https://datatracker.ietf.org/doc/html/rfc8259#section-6"
+DATETIME_SPEC = "https://datatracker.ietf.org/doc/html/rfc3339#section-5.6"
+
 
 def _parse_phone(value: object) -> str:
     if not isinstance(value, str) or len(value) > MAX_PHONE_LENGTH:
@@ -54,12 +60,14 @@ def _parse_big_int(value: object) -> int:
 SCALARS: dict[object, ScalarDefinition] = {
     Phone: strawberry.scalar(
         name="Phone",
+        specified_by_url=PHONE_SPEC,
         description="A phone number in international format, as stored (for example `+1-555-123-4567`).",
         serialize=str,
         parse_value=_parse_phone,
     ),
     BigInt: strawberry.scalar(
         name="BigInt",
+        specified_by_url=BIG_INT_SPEC,
         description=(
             "A whole number that may exceed 32 bits (sums of costs), as a JSON number; exact up to "
             "2^53 - 1, as JavaScript reads it."
@@ -69,6 +77,7 @@ SCALARS: dict[object, ScalarDefinition] = {
     ),
     datetime: strawberry.scalar(
         name="DateTime",
+        specified_by_url=DATETIME_SPEC,
         description=(
             "An ISO 8601 date-time with a UTC offset, such as `2026-07-21T09:30:00+00:00`. "
             "Inputs without an offset are read as UTC; a date alone means midnight UTC."

@@ -70,7 +70,7 @@ export interface Page {
 }
 
 // One request per view: the page, the total and the chart share the filter.
-export const PAGE_QUERY = `
+export const PAGE_QUERY = /* GraphQL */ `
 query Page($where: WhatsAppLogFilter, $orderBy: [WhatsAppLogOrderBy!], $skip: Int!, $limit: Int!) {
   whatsAppLogs(where: $where, orderBy: $orderBy, skip: $skip, limit: $limit) {
     id createdAt toNumber fromNumber status statusMessage whatsAppCostInUSDCents
@@ -86,7 +86,7 @@ export interface StatusBucket {
   count: number;
 }
 
-export const STATUSES_QUERY = `
+export const STATUSES_QUERY = /* GraphQL */ `
 query Statuses {
   whatsAppLogStats(groupBy: [STATUS]) { status count }
 }`;

@@ -1,0 +1,23 @@
+// GraphQL Code Generator: TypeScript types for the schema and for this app's queries (`npm run codegen`).
+import type { CodegenConfig } from "@graphql-codegen/cli";
+
+const config: CodegenConfig = {
+  // The exported SDL, not the live endpoint: codegen's introspection query does not ask for `isOneOf`,
+  // so `WhatsAppLogOrderBy` would lose `@oneOf` and its type would accept what the server refuses.
+  schema: "../../schema.graphql",
+  // The queries in src/ marked with a /* GraphQL */ comment.
+  documents: ["src/**/*.ts"],
+  generates: {
+    "generated/graphql.ts": {
+      plugins: ["typescript-operations"],
+      config: {
+        // What the server sends: DateTime an RFC 3339 string, Phone a string, BigInt a JSON number.
+        scalars: { DateTime: "string", Phone: "string", BigInt: "number" },
+        // A custom scalar missing above fails the generation instead of becoming `unknown`.
+        strictScalars: true,
+      },
+    },
+  },
+};
+
+export default config;

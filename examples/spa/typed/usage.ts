@@ -1,0 +1,28 @@
+// Compiled by `npm run typecheck`, never bundled: the generated types say what the server accepts and
+// answers, and the app's hand-written `Log` agrees with them.
+import type { Log } from "../src/api";
+import type { PageQuery, PageQueryVariables, WhatsAppLogOrderBy } from "../generated/graphql";
+
+export const newestFirst: PageQueryVariables = {
+  where: { createdAt: { gte: "2026-07-01T00:00:00Z" } },
+  orderBy: [{ createdAt: "DESC" }],
+  skip: 0,
+  limit: 20,
+};
+
+// `WhatsAppLogOrderBy` is a @oneOf input: the server refuses an element with two keys, and so does tsc.
+// @ts-expect-error one sort key per element
+export const twoKeysInOne: WhatsAppLogOrderBy = { createdAt: "DESC", status: "ASC" };
+
+export function firstCreatedAt(page: PageQuery): string | undefined {
+  const createdAt: string | undefined = page.whatsAppLogs[0]?.createdAt;
+  return createdAt;
+}
+
+export function totalCents(page: PageQuery): number {
+  return page.spendPerDay.reduce((cents, day) => cents + day.totalCostInUSDCents, 0);
+}
+
+export function logs(page: PageQuery): Log[] {
+  return page.whatsAppLogs;
+}
