@@ -6,7 +6,45 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./graphql_api.db"
+# The schemes a database URL may have, and the driver each one runs on (the only two installed).
+_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",  # what hosting providers hand out
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+ACCEPTED_DATABASE_URLS = (
+    "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE "
+    "(also postgres://, sqlite+aiosqlite://, postgresql+asyncpg://)"
+)
+
+
+def usable_database_url(url: str, name: str = "DATABASE_URL") -> str:
+    """`url` as the engines take it (aiosqlite, asyncpg), or ValueError naming the accepted forms.
+
+    The message never repeats the URL, which may hold a password: only its scheme.
+    """
+    scheme, separator, rest = url.strip().partition("://")
+    driver = _DRIVERS.get(scheme.lower()) if separator else None
+    if driver is None:
+        shown = f"a {scheme}:// URL" if separator else "a value that is not a URL"
+        raise ValueError(f"{name}: cannot use {shown}; use {ACCEPTED_DATABASE_URLS}")
+    normalised = f"{driver}://{rest}"
+    try:
+        parsed = make_url(normalised)
+    except ArgumentError:
+        raise ValueError(f"{name}: not a database URL; use {ACCEPTED_DATABASE_URLS}") from None
+    if driver == "postgresql+asyncpg" and "sslmode" in parsed.query:
+        # libpq's `?sslmode=require` (in providers' URLs) is asyncpg's `ssl`, which takes the same values.
+        mode = parsed.query["sslmode"]
+        parsed = parsed.difference_update_query(["sslmode"]).update_query_dict({"ssl": mode})
+        return parsed.render_as_string(hide_password=False)
+    return normalised
 
 
 def _bool(value: str) -> bool:
@@ -102,6 +140,13 @@ class Settings:
             values[f.name] = _convert(f.type, raw, f.name)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        # Every way in (environment, --database-url, Settings(...)) gets the URL the engines can use.
+        object.__setattr__(self, "database_url", usable_database_url(self.database_url))
+        if self.database_read_url is not None:
+            read_url = usable_database_url(self.database_read_url, "DATABASE_READ_URL")
+            object.__setattr__(self, "database_read_url", read_url)
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
