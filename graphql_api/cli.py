@@ -41,11 +41,18 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(**overrides)
 
 
-async def _with_engine(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
+async def _with_engine(
+    settings: Settings, work: Callable[[Any], Awaitable[Any]], *, migrated: bool = True
+) -> Any:
+    """Run `work` on an engine for the primary database; `migrated`: refuse a database that is not
+    migrated (without creating an SQLite file that does not exist)."""
     from graphql_api.database import create_engine
+    from graphql_api.migrate import schema_problem
 
     engine = create_engine(settings)
     try:
+        if migrated and (problem := await schema_problem(settings.database_url, engine)):
+            raise CliError(problem)
         return await work(engine)
     finally:
         await engine.dispose()
@@ -54,7 +61,7 @@ async def _with_engine(settings: Settings, work: Callable[[Any], Awaitable[Any]]
 async def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from graphql_api.migrate import upgrade
 
-    await _with_engine(settings, upgrade)
+    await _with_engine(settings, upgrade, migrated=False)
     logger.info("database migrated to head")
     return 0
 
@@ -66,11 +73,19 @@ def _progress_bar(total: int | None) -> Any:
 
 
 async def _seed(settings: Settings, plan: Any) -> Any:
+    """Seed `plan` into a database without projects (in the same transaction as the check)."""
+    from graphql_api import queries
+    from graphql_api.migrate import location
     from graphql_api.seed import seed_demo
 
     async def work(engine: Any) -> Any:
-        with _progress_bar(plan.logs) as bar:
-            async with engine.begin() as conn:
+        async with engine.begin() as conn:
+            if projects := await queries.list_projects(conn):
+                raise CliError(
+                    f"the database at {location(settings.database_url)} already has {len(projects)} "
+                    "project(s): seed fills an empty database only (use a new DATABASE_URL to start over)"
+                )
+            with _progress_bar(plan.logs) as bar:
                 return await seed_demo(conn, plan, progress=bar.update)
 
     return await _with_engine(settings, work)
@@ -83,7 +98,10 @@ async def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError("nothing to seed: pass --demo")
     if args.projects < 1 or args.logs < args.projects:
         raise CliError("--projects must be at least 1 and --logs at least --projects")
-    summary = await _seed(settings, Plan(projects=args.projects, logs=args.logs, seed=args.seed))
+    plan = Plan(projects=args.projects, logs=args.logs, seed=args.seed)
+    if "now" in args:
+        plan.now = _parse_when("--now", args.now)
+    summary = await _seed(settings, plan)
     print(json.dumps({"projects": summary.projects, "logs": summary.logs}))
     return 0
 
@@ -108,11 +126,12 @@ async def cmd_projects(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _parse_when(value: str) -> datetime:
+def _parse_when(option: str, value: str) -> datetime:
+    """An ISO 8601 date-time; UTC when it has no offset."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise CliError(f"--expires-at: not an ISO 8601 date-time: {value!r}") from None
+        raise CliError(f"{option}: not an ISO 8601 date-time: {value!r}") from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
@@ -124,10 +143,12 @@ async def cmd_api_key_create(args: argparse.Namespace, settings: Settings) -> in
     unknown = [p for p in args.permission if p not in PERMISSIONS]
     if unknown:
         raise CliError(f"unknown permission {unknown[0]!r}; known: {', '.join(sorted(PERMISSIONS))}")
+    expires_at = _parse_when("--expires-at", args.expires_at) if args.expires_at else None
+    if expires_at is not None and expires_at <= datetime.now(UTC):
+        raise CliError(f"--expires-at {expires_at.isoformat()} is in the past: the key would never work")
     project_id = canonical_id(args.project_id)
     if project_id is None or project_id not in {p["id"] for p in await _projects(settings)}:
-        raise CliError(f"no project with id {args.project_id!r}")
-    expires_at = _parse_when(args.expires_at) if args.expires_at else None
+        raise CliError(f"no project with id {args.project_id!r} (`graphql-api projects` lists them)")
 
     async def work(engine: Any) -> Any:
         async with engine.begin() as conn:
@@ -147,21 +168,51 @@ async def cmd_api_key_create(args: argparse.Namespace, settings: Settings) -> in
     return 0
 
 
-async def cmd_api_key_revoke(args: argparse.Namespace, settings: Settings) -> int:
+# Fewer characters of an id or a prefix than this match too many keys to be meant.
+SHORTEST_REFERENCE = 4
+
+
+def _the_key(reference: str, keys: Sequence[Any]) -> Any:
+    """The one key `reference` names: its id, the start of its id, or its prefix as `list` prints it."""
+    from graphql_api.auth import SECRET_PREFIX
     from graphql_api.filters import canonical_id
+
+    wanted = reference.strip()
+    full_id = canonical_id(wanted)
+    if full_id is not None:
+        matches = [key for key in keys if key.id == full_id]
+    elif len(wanted.removeprefix(SECRET_PREFIX)) < SHORTEST_REFERENCE:
+        raise CliError(
+            f"{reference!r} is too short: give the key's id or its prefix, as `api-key list` prints"
+        )
+    elif wanted.startswith(SECRET_PREFIX):
+        matches = [key for key in keys if key.prefix.startswith(wanted)]
+    else:
+        matches = [key for key in keys if str(key.id).startswith(wanted.lower())]
+    if not matches:
+        raise CliError(f"no key with id or prefix {reference!r} (`graphql-api api-key list` shows them)")
+    if len(matches) > 1:
+        ids = ", ".join(str(key.id) for key in matches)
+        raise CliError(f"{reference!r} matches {len(matches)} keys ({ids}): give more of it, or the full id")
+    return matches[0]
+
+
+async def cmd_api_key_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from graphql_api import queries
     from graphql_api.writes import revoke_api_key
 
-    key_id = canonical_id(args.id)
-    if key_id is None:
-        raise CliError(f"not a key id: {args.id!r}")
-
-    async def work(engine: Any) -> bool:
+    async def work(engine: Any) -> Any:
         async with engine.begin() as conn:
-            return await revoke_api_key(conn, key_id=key_id)
+            key = _the_key(args.id, await queries.list_api_keys(conn))
+            if key.revoked_at is not None:
+                raise CliError(
+                    f"the key {key.id} ({key.prefix}) was revoked already, at {key.revoked_at.isoformat()}"
+                )
+            await revoke_api_key(conn, key_id=key.id)
+            return key
 
-    if not await _with_engine(settings, work):
-        raise CliError(f"no active key with id {args.id}")
-    print(f"revoked {key_id}")
+    key = await _with_engine(settings, work)
+    print(f"revoked {key.id} ({key.prefix}, {key.name!r})")
     return 0
 
 
@@ -217,42 +268,70 @@ async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
 
     async def work(engine: Any) -> Any:
-        with source, _progress_bar(total) as bar:
+        with _progress_bar(total) as bar:
             async with engine.begin() as conn:  # one transaction: all lines or none
                 return await import_lines(conn, source, project_id=project_id, progress=bar.update)
 
-    try:
-        summary = await _with_engine(settings, work)
-    except ImportFailed as exc:
-        raise CliError(f"{exc} (nothing was imported)") from None
+    with source:
+        if not args.create_project and project_id not in {p["id"] for p in await _projects(settings)}:
+            raise CliError(
+                f"no project with id {project_id}: check it with `graphql-api projects`, "
+                "or pass --create-project to create it"
+            )
+        try:
+            summary = await _with_engine(settings, work)
+        except ImportFailed as exc:
+            raise CliError(f"{exc} (nothing was imported)") from None
     print(json.dumps(summary.as_dict()))
     return 0
 
 
-DEMO_PERMISSIONS = ["ReadWhatsAppLog"]
-
-
-async def prepare_demo(settings: Settings) -> str:
-    """Migrate, seed demo data if there is none, and return a new key for the first project."""
+async def prepare_demo(settings: Settings) -> Any:
+    """Migrate, seed demo data if there is none, and return the demo key (graphql_api.demo.DemoKey)."""
+    from graphql_api.demo import demo_key
     from graphql_api.migrate import upgrade
     from graphql_api.seed import Plan
-    from graphql_api.writes import create_api_key
 
-    await _with_engine(settings, upgrade)
-    projects = await _projects(settings)
-    if not projects:
+    await _with_engine(settings, upgrade, migrated=False)
+    if not await _projects(settings):
         logger.info("seeding demo data")
         await _seed(settings, Plan())
-        projects = await _projects(settings)
+    return await _with_engine(settings, lambda engine: demo_key(engine, settings.database_url))
 
-    async def work(engine: Any) -> Any:
-        async with engine.begin() as conn:
-            return await create_api_key(
-                conn, project_id=projects[0]["id"], permissions=DEMO_PERMISSIONS, name="demo"
-            )
 
-    key = await _with_engine(settings, work)
-    return str(key.secret)
+def _print_demo(settings: Settings, key: Any) -> None:
+    print(f"Demo project: {key.project_name} (id {key.project_id})")
+    # One line of its own, nothing after the secret: scripts read it (bench/contention.py).
+    print(f"Demo API key: {key.secret}")
+    if key.file is not None:
+        where = os.path.relpath(key.file) if key.file.is_relative_to(Path.cwd()) else str(key.file)
+        kept = "the key of the last start, kept in" if key.reused else "a new key, kept in"
+        later = "" if key.reused else " for the next start on this database"
+        print(f"  {kept} {where}{later} (in a shell: KEY=$(cat {where}))")
+    else:
+        print("  a new key at each start on this database; those printed before keep working until revoked")
+    print(f"GraphiQL: http://{settings.host}:{settings.port}/graphql")
+    print('Headers for GraphiQL: {"ApiKey": "' + key.secret + '"}')
+    sys.stdout.flush()
+
+
+async def _serve_problem(settings: Settings) -> str | None:
+    """Why the server could not answer from the database it reads (not migrated), or None. A database
+    that does not answer yet is no reason to stay down: the server reports it (/readyz) until it does."""
+    from graphql_api.database import api_error, create_engine
+    from graphql_api.migrate import schema_problem
+
+    url = settings.database_read_url or settings.database_url
+    engine = create_engine(settings, url=url)
+    try:
+        return await schema_problem(url, engine)
+    except Exception as exc:
+        if api_error(exc) is None:
+            raise
+        logger.warning("the database does not answer yet: %s", str(exc).splitlines()[0] if str(exc) else exc)
+        return None
+    finally:
+        await engine.dispose()
 
 
 def _installed(module: str, fallback: str) -> str:
@@ -277,11 +356,9 @@ def serve(settings: Settings, *, demo: bool) -> int:
     from graphql_api.logs import logging_config
 
     if demo:
-        secret = asyncio.run(prepare_demo(settings))
-        print(f"GraphiQL: http://{settings.host}:{settings.port}/graphql")
-        print('Headers for GraphiQL: {"ApiKey": "' + secret + '"}')
-        print(f"Demo API key: {secret}")
-        sys.stdout.flush()
+        _print_demo(settings, asyncio.run(prepare_demo(settings)))
+    if problem := asyncio.run(_serve_problem(settings)):
+        raise CliError(problem)
     # Workers are separate processes: they read their settings from the environment.
     os.environ["DATABASE_URL"] = settings.database_url
     os.environ["LOG_LEVEL"] = settings.log_level
@@ -317,6 +394,8 @@ def serve(settings: Settings, *, demo: bool) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from graphql_api.auth import PERMISSIONS, READ_PERMISSIONS
+
     parser = argparse.ArgumentParser(prog="graphql-api", description=__doc__)
     parser.add_argument("--database-url", help="overrides DATABASE_URL")
     parser.add_argument("--log-level", help="overrides LOG_LEVEL (debug, info, warning, error)")
@@ -332,11 +411,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = db.add_parser("upgrade", help="apply the Alembic migrations up to head")
     p.set_defaults(handler=cmd_db_upgrade)
 
-    p = commands.add_parser("seed", help="insert demo data")
+    p = commands.add_parser(
+        "seed",
+        help="insert demo data into an empty database",
+        description="Insert demo data into a migrated database that has no projects yet (a second run is "
+        "refused). The logs span the 90 days before --now.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--demo", action="store_true", help="realistic demo projects and logs")
-    p.add_argument("--projects", type=int, default=3)
+    p.add_argument("--projects", type=int, default=3, help="how many projects")
     p.add_argument("--logs", type=int, default=5000, help="total over all projects")
-    p.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives the same data")
+    p.add_argument(
+        "--seed", type=int, default=1, help="random seed; the same seed and --now give the same data"
+    )
+    p.add_argument(
+        "--now",
+        metavar="ISO",
+        default=argparse.SUPPRESS,
+        help="when the data ends, an ISO 8601 date-time (UTC without an offset) (default: the current time)",
+    )
     p.set_defaults(handler=cmd_seed)
 
     p = commands.add_parser("projects", help="list projects")
@@ -348,12 +441,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = keys.add_parser("create", help="create a key; prints its secret once, as the last line")
     p.add_argument("--project-id", required=True)
-    p.add_argument("--permission", action="append", required=True, help="repeat for several")
-    p.add_argument("--name", default="API key")
-    p.add_argument("--expires-at", help="ISO 8601 date-time")
+    p.add_argument(
+        "--permission",
+        action="append",
+        required=True,
+        metavar="PERMISSION",
+        help=f"repeat for several; one of {', '.join(sorted(PERMISSIONS))}. Reading logs needs one of "
+        f"{', '.join(sorted(READ_PERMISSIONS))}",
+    )
+    p.add_argument("--name", default="API key", help="a label for people (default: %(default)s)")
+    p.add_argument(
+        "--expires-at", metavar="ISO", help="ISO 8601 date-time in the future (UTC without an offset)"
+    )
     p.set_defaults(handler=cmd_api_key_create)
-    p = keys.add_parser("revoke", help="revoke a key by id")
-    p.add_argument("id")
+    p = keys.add_parser("revoke", help="revoke a key by its id or its prefix, as `api-key list` prints them")
+    p.add_argument(
+        "id", metavar="ID_OR_PREFIX", help="the key's id (or its first characters) or its wal_ prefix"
+    )
     p.set_defaults(handler=cmd_api_key_revoke)
     p = keys.add_parser("list", help="list a project's keys (never their secrets)")
     p.add_argument("--project-id", required=True)
@@ -368,6 +472,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("import", help="import WhatsApp logs from JSON lines (all or nothing)")
     p.add_argument("file", metavar="FILE.jsonl", help="one log per line in the REST shape; - for stdin")
     p.add_argument("--project-id", required=True, help="the project the logs go to")
+    p.add_argument(
+        "--create-project",
+        action="store_true",
+        help="create the project when the database does not have it (else that is an error, so that a "
+        "mistyped id never makes a new tenant)",
+    )
     p.set_defaults(handler=cmd_import)
     return parser
 

@@ -262,20 +262,19 @@ async def list_projects(conn: AsyncConnection) -> Sequence[Row[Any, Any]]:
     return (await conn.execute(stmt)).all()
 
 
-async def list_api_keys(conn: AsyncConnection, *, project_id: str) -> Sequence[Any]:
-    stmt = (
-        select(
-            API_KEY.c.id,
-            API_KEY.c.name,
-            API_KEY.c.prefix,
-            API_KEY.c.permissions,
-            API_KEY.c.created_at,
-            API_KEY.c.expires_at,
-            API_KEY.c.revoked_at,
-        )
-        .where(API_KEY.c.project_id == project_id)
-        .order_by(API_KEY.c.created_at, API_KEY.c.id)
-    )
+async def list_api_keys(conn: AsyncConnection, *, project_id: str | None = None) -> Sequence[Any]:
+    """A project's keys, or every project's (None), oldest first; never their hashes."""
+    stmt = select(
+        API_KEY.c.id,
+        API_KEY.c.name,
+        API_KEY.c.prefix,
+        API_KEY.c.permissions,
+        API_KEY.c.created_at,
+        API_KEY.c.expires_at,
+        API_KEY.c.revoked_at,
+    ).order_by(API_KEY.c.created_at, API_KEY.c.id)
+    if project_id is not None:
+        stmt = stmt.where(API_KEY.c.project_id == project_id)
     return (await conn.execute(stmt)).all()
 
 

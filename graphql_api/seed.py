@@ -1,4 +1,8 @@
-"""Realistic demo data, deterministic for a given seed, inserted in bulk."""
+"""Realistic demo data, inserted in bulk: deterministic for a given seed and `now`, the moment it ends.
+
+`now` defaults to the current time, so the newest demo logs are minutes old and "the last 7 days" shows
+data; every other value depends on the seed alone, and dates keep their distance to `now`.
+"""
 
 from __future__ import annotations
 
@@ -103,7 +107,8 @@ class Plan:
     # Length range of message texts.
     text_length: tuple[int, int] = (40, 300)
     days: int = 90
-    now: datetime = field(default_factory=lambda: datetime(2026, 11, 1, tzinfo=UTC))
+    # When the data ends: no date of the demo data is later.
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def _uuid(rng: random.Random) -> str:
@@ -239,8 +244,8 @@ async def seed_demo(
                 row: dict[str, Any] = {
                     "id": _uuid(rng),
                     "created_at": created,
-                    "updated_at": created + timedelta(seconds=rng.randint(0, 600)),
-                    "deleted_at": created + timedelta(days=1) if rng.random() < 0.01 else None,
+                    "updated_at": min(created + timedelta(seconds=rng.randint(0, 600)), plan.now),
+                    "deleted_at": min(created + timedelta(days=1), plan.now) if rng.random() < 0.01 else None,
                     "project_id": project["id"],
                     "to_number": _phone(rng),
                     "from_number": rng.choice(business_numbers) if rng.random() < 0.9 else None,

@@ -21,7 +21,7 @@ from graphql_api.settings import Settings
 from tests.conftest import GraphQL, backend_params, empty_database_url
 from tests.factories import Factory
 
-SEED = ["seed", "--demo", "--projects", "3", "--logs", "60"]
+SEED = ["seed", "--demo", "--projects", "3", "--logs", "60", "--now", "2026-11-01T00:00:00Z"]
 LINKS = [
     "incident", "user", "alert", "monitor", "scheduledMaintenance", "statusPage", "statusPageAnnouncement",
     "team", "onCallDutyPolicy", "onCallDutyPolicyEscalationRule", "onCallDutyPolicySchedule",

@@ -107,7 +107,7 @@ def test_an_export_through_get_list_imports_into_an_empty_database_as_the_same_l
     exported = pages(src_rest, body)
     path = write_lines(tmp_path / "logs.jsonl", [item for page in exported for item in page["data"]])
 
-    code, out, err = run("import", path, "--project-id", project)
+    code, out, err = run("import", path, "--project-id", project, "--create-project")
 
     assert (code, err) == (0, "")
     assert json.loads(out) == {
@@ -253,8 +253,8 @@ def test_a_bad_line_stops_the_import_and_leaves_the_database_unchanged(
     path.write_text("\n".join([*good, "", line, json.dumps(a_log())]) + "\n", encoding="utf-8")
     projects_before = run("projects", "--json")[1]
 
-    for target in (project, new_project):
-        code, out, err = run("import", str(path), "--project-id", target)
+    for target in (["--project-id", project], ["--project-id", new_project, "--create-project"]):
+        code, out, err = run("import", str(path), *target)
         assert (code, out) == (1, "")
         assert err == f"error: line 4: {problem} (nothing was imported)\n"
 
@@ -313,6 +313,27 @@ def test_a_project_id_that_is_not_an_id_or_a_missing_file_is_an_error(run: Any, 
     )
     code, _, err = run("import", str(tmp_path / "missing.jsonl"), "--project-id", INCIDENT)
     assert (code, err) == (1, f"error: cannot read {tmp_path / 'missing.jsonl'}: No such file or directory\n")
+
+
+def test_a_project_that_does_not_exist_is_created_only_with_create_project(
+    rest: Rest, factory: Factory, run: Any, tmp_path: Path
+) -> None:
+    mistyped = "77777777-7777-4777-8777-777777777777"
+    path = write_lines(tmp_path / "logs.jsonl", [a_log(project={"_id": mistyped, "name": "Acme"})])
+
+    refused = run("import", path, "--project-id", mistyped)
+    projects_after_refusal = run("projects", "--json")[1]
+    created = run("import", path, "--project-id", mistyped, "--create-project")
+
+    assert refused == (
+        1,
+        "",
+        f"error: no project with id {mistyped}: check it with `graphql-api projects`, "
+        "or pass --create-project to create it\n",
+    )
+    assert projects_after_refusal == "[]\n"
+    assert json.loads(created[1])["placeholders"] == {"project": 1}
+    assert json.loads(run("projects", "--json")[1]) == [{"id": mistyped, "name": "Acme"}]
 
 
 def test_dates_without_an_offset_are_utc_and_missing_dates_default_to_now(
