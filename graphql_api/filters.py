@@ -17,6 +17,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 
 from graphql_api.errors import BadUserInput, QueryTooComplex
 from graphql_api.fields import FIELDS, LOG, SORTABLE, Field, Kind
+from graphql_api.storable import text_problem
 
 Op = Literal[
     "eq",
@@ -111,14 +112,6 @@ def canonical_id(value: object) -> str | None:
         return None
 
 
-def _is_unicode(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _value(f: Field, value: Any) -> Any:
     """Check one operand against the field's type; ids that are not UUIDs become None (match nothing)."""
     if f.kind == "id":
@@ -128,10 +121,9 @@ def _value(f: Field, value: Any) -> Any:
     if f.kind == "string":
         if not isinstance(value, str):
             raise BadUserInput(f"`{f.name}` takes a string, not {type(value).__name__}.")
-        if "\x00" in value:  # PostgreSQL's text cannot hold it: refused alike on every database
-            raise BadUserInput(f"`{f.name}` values cannot contain the NUL character (U+0000).")
-        if not value.isascii() and not _is_unicode(value):
-            raise BadUserInput(f"`{f.name}` values must be Unicode text (this one holds a lone surrogate).")
+        problem = text_problem(value)
+        if problem is not None:
+            raise BadUserInput(f"`{f.name}` values {problem}.")
         return value
     if f.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):

@@ -22,7 +22,8 @@ from graphql_api import models, queries, writes
 from graphql_api.fields import FIELDS, LOG, PROJECT, RELATIONS, Relation
 from graphql_api.filters import INT_MAX, INT_MIN, canonical_id
 from graphql_api.models import new_id, utcnow
-from graphql_api.rest_query import WIRE_FIELDS, WIRE_RELATIONS, parse_datetime, relation_columns, title
+from graphql_api.rest_query import WIRE_FIELDS, WIRE_RELATIONS, relation_columns, title
+from graphql_api.storable import OUTSIDE_CALENDAR, OutsideCalendar, parse_instant, text_problem
 
 CHUNK = 5000
 # Required by the reference and without a default here: the id is generated, dates default to now,
@@ -94,8 +95,9 @@ def _value(key: str, kind: str, value: object, max_length: int | None = None) ->
     if kind == "string":
         if not isinstance(value, str):
             raise ValueError(f"{key} must be text, not {_shown(value)}")
-        if "\x00" in value:
-            raise ValueError(f"{key} contains a NUL character")
+        problem = text_problem(value)
+        if problem is not None:
+            raise ValueError(f"{key} {problem}")
         if max_length is not None and len(value) > max_length:
             raise ValueError(f"{key} is longer than {max_length} characters")
         return value
@@ -103,9 +105,14 @@ def _value(key: str, kind: str, value: object, max_length: int | None = None) ->
         if isinstance(value, bool) or not isinstance(value, int) or not INT_MIN <= value <= INT_MAX:
             raise ValueError(f"{key} must be a whole number (32-bit), not {_shown(value)}")
         return value
-    parsed = parse_datetime(value) if isinstance(value, str) else None
-    if parsed is None:
+    if not isinstance(value, str):
         raise ValueError(f"{key} is not an ISO 8601 date-time: {_shown(value)}")
+    try:
+        parsed = parse_instant(value)
+    except OutsideCalendar:
+        raise ValueError(f"{key} {OUTSIDE_CALENDAR}: {_shown(value)}") from None
+    except ValueError:
+        raise ValueError(f"{key} is not an ISO 8601 date-time: {_shown(value)}") from None
     if parsed in _INFINITIES:
         raise ValueError(
             f"{key} is the first or last instant a date can hold, which PostgreSQL stores as "

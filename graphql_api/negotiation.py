@@ -22,6 +22,9 @@ from typing import Any
 from cross_web import HTTPException
 from starlette.responses import JSONResponse
 
+from graphql_api import storable
+from graphql_api.storable import has_lone_surrogate as has_lone_surrogate  # REST's bodies are checked too
+
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 _SUPPORTED = (GRAPHQL_RESPONSE, JSON)
@@ -128,29 +131,8 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-LONE_SURROGATE = "a \\u escape makes half a character (a lone UTF-16 surrogate)"
-
-
-def has_lone_surrogate(raw: str | bytes | bytearray, value: Any) -> bool:
-    """Whether decoded JSON holds a string (or key) with a lone surrogate, which no database can store
-    and no UTF-8 answer can repeat. Only `\\u` escapes make one, so bodies without any cost nothing."""
-    if (isinstance(raw, str) and "\\u" not in raw) or (not isinstance(raw, str) and b"\\u" not in raw):
-        return False
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if not item.isascii():
-                try:
-                    item.encode("utf-8")
-                except UnicodeEncodeError:
-                    return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
+# Why a body with a lone surrogate is refused, after "Malformed JSON: " (also in REST's answer).
+LONE_SURROGATE = f"strings {storable.LONE_SURROGATE}"
 
 
 def decode_json(data: str | bytes) -> Any:

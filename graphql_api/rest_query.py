@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from graphql_api.errors import BadUserInput
 from graphql_api.fields import FIELDS, PROJECT, RELATIONS, SORTABLE, Field, Kind, Relation
 from graphql_api.filters import OPERATORS, All, Condition, Node, SortKey, check_page
+from graphql_api.storable import OUTSIDE_CALENDAR, OutsideCalendar, parse_instant, text_problem
 
 RESOURCE = "WhatsApp Log"
 DEFAULT_LIMIT = 10
@@ -133,16 +133,6 @@ def _wrong_type(key: str, expected: str, value: object) -> BadUserInput:
     return BadUserInput(f'Invalid value for "{key}": expected {expected}, got {shown}.')
 
 
-def parse_datetime(value: str) -> datetime | None:
-    """An ISO 8601 date-time (a date alone is midnight UTC; no offset means UTC), or None."""
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-        # In UTC now: a moment that only exists outside year 1..9999 in UTC is no date at all.
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except (ValueError, OverflowError):
-        return None
-
-
 def _plain(key: str, f: Field, value: object) -> Any:
     """One operand: a plain JSON value or a tagged one, checked against the field's kind."""
     if isinstance(value, dict):
@@ -155,17 +145,22 @@ def _plain(key: str, f: Field, value: object) -> Any:
     if f.kind in ("id", "string"):
         if not isinstance(value, str):
             raise _wrong_type(key, _EXPECTED[f.kind], value)
-        if "\x00" in value:  # PostgreSQL text cannot hold NUL: refuse it here rather than fail there
-            raise BadUserInput(f'Invalid value for "{key}": text cannot contain NUL characters.')
+        problem = text_problem(value)
+        if problem is not None:
+            raise BadUserInput(f'Invalid value for "{key}": text {problem}.')
         return value
     if f.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise _wrong_type(key, _EXPECTED[f.kind], value)
         return value
-    parsed = parse_datetime(value) if isinstance(value, str) else None
-    if parsed is None:
+    if not isinstance(value, str):
         raise _wrong_type(key, _EXPECTED[f.kind], value)
-    return parsed
+    try:
+        return parse_instant(value)
+    except OutsideCalendar:
+        raise BadUserInput(f'Invalid value for "{key}": {json.dumps(value)} {OUTSIDE_CALENDAR}.') from None
+    except ValueError:
+        raise _wrong_type(key, _EXPECTED[f.kind], value) from None
 
 
 _EXPECTED: dict[Kind, str] = {

@@ -6,12 +6,16 @@ And the small things an attack pass turned up: one ApiKey header, ASCII page num
 from __future__ import annotations
 
 import json
+import logging
 import urllib.request
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from graphql_api.cli import main
 from tests.conftest import GraphQL
 from tests.factories import Factory
 from tests.live import serve
@@ -64,12 +68,23 @@ def test_control_characters_other_than_nul_are_ordinary_text(gql: GraphQL, key: 
     assert gql.data(COUNT, {"w": {"messageText": {"contains": "a\tb"}}}) == {"whatsAppLogCount": 2}
 
 
-def test_nul_in_a_rest_query_is_400(client: TestClient, key: str) -> None:
-    response = client.post(
-        "/api/whatsapp-log/count", json={"query": {"status": "a\u0000"}}, headers={"ApiKey": key}
-    )
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"status": "a\u0000"},
+        {"status": ["Sent", "\u0000"]},
+        {"messageText": {"_type": "Search", "value": "\u0000"}},
+        {"toNumber": {"_type": "Includes", "value": ["+1", "x\u0000"]}},
+        {"fromNumber": {"_type": "NotContains", "value": "\u0000"}},
+    ],
+)
+def test_nul_in_a_rest_query_is_400(client: TestClient, key: str, query: dict[str, Any]) -> None:
+    response = client.post("/api/whatsapp-log/count", json={"query": query}, headers={"ApiKey": key})
     assert response.status_code == 400
-    assert "NUL" in response.json()["message"]
+    [name] = query
+    assert response.json() == {
+        "message": f'Invalid value for "{name}": text cannot contain the NUL character (U+0000).'
+    }
 
 
 # --- lone surrogates -----------------------------------------------------------------------------------
@@ -97,6 +112,15 @@ def test_a_surrogate_pair_is_one_character_and_fine(client: TestClient, key: str
         "/graphql", content=escaped(body), headers={"ApiKey": key, "Content-Type": "application/json"}
     )
     assert response.json() == {"data": {"whatsAppLogCount": 0}}
+
+
+@BOTH_PATHS
+def test_a_lone_surrogate_in_the_variables_of_a_get_is_a_400(client: TestClient, key: str) -> None:
+    params = {"query": COUNT, "variables": '{"w": {"status": {"eq": "\\ud800"}}}'}
+    response = client.get("/graphql", params=params, headers={"ApiKey": key})
+    assert response.status_code == 400
+    [(code, message)] = errors(response.json())
+    assert (code, "lone UTF-16 surrogate" in message) == ("BAD_USER_INPUT", True)
 
 
 @pytest.mark.parametrize(
@@ -131,7 +155,7 @@ def test_a_date_outside_years_1_to_9999_in_utc_is_bad_user_input(gql: GraphQL, k
     for where in ({"createdAt": {"gte": moment}}, {"updatedAt": {"in": [moment]}}):
         [(code, message)] = errors(gql(COUNT, {"w": where}))
         assert code == "BAD_USER_INPUT"
-        assert "outside the years 1 to 9999 in UTC" in message
+        assert "the years 1 to 9999 in UTC" in message
 
 
 @BOTH_PATHS
@@ -140,10 +164,31 @@ def test_the_edges_of_the_calendar_in_utc_are_fine(gql: GraphQL, key: str) -> No
     assert gql.data(COUNT, {"w": where}) == {"whatsAppLogCount": 2}
 
 
-def test_a_rest_date_outside_the_calendar_in_utc_is_400(client: TestClient, key: str) -> None:
-    query = {"createdAt": {"_type": "GreaterThan", "value": "0001-01-01T00:00:00+14:00"}}
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"createdAt": {"_type": "GreaterThan", "value": "0001-01-01T00:00:00+14:00"}},
+        {"createdAt": "0001-01-01T00:00:00+14:00"},
+        {"createdAt": ["2026-07-21", "0001-01-01T00:00:00+14:00"]},
+        {"createdAt": {"_type": "DateTime", "value": "0001-01-01T00:00:00+14:00"}},
+        {
+            "createdAt": {
+                "_type": "InBetween",
+                "startValue": "2026-07-21",
+                "endValue": "0001-01-01T00:00:00+14:00",
+            }
+        },
+    ],
+)
+def test_a_rest_date_outside_the_calendar_in_utc_is_400(
+    client: TestClient, key: str, query: dict[str, Any]
+) -> None:
     response = client.post("/api/whatsapp-log/count", json={"query": query}, headers={"ApiKey": key})
-    assert response.status_code == 400
+    moment = '"0001-01-01T00:00:00+14:00"'
+    assert (response.status_code, response.json()) == (
+        400,
+        {"message": f'Invalid value for "createdAt": {moment} is outside the years 1 to 9999 in UTC.'},
+    )
 
 
 # --- sums past 32 bits ------------------------------------------------------------------------------------
@@ -200,3 +245,71 @@ def test_responses_do_not_name_the_server_software(database_url: str) -> None:
     with serve(database_url) as url, urllib.request.urlopen(f"{url}/healthz", timeout=10) as response:
         assert response.status == 200
         assert response.headers.get("server") is None
+
+
+# --- the importer: the same values refused, line by line ---------------------------------------------------
+
+
+@pytest.fixture
+def cli(database_url: str, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """Runs `graphql-api <args>` on the test database: (exit code, stdout, stderr)."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        # The CLI configures logging for a process of its own: give pytest's handlers back afterwards.
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        try:
+            code = main(["--database-url", database_url, *args])
+        finally:
+            root.handlers[:] = handlers
+            root.setLevel(level)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+HALF_A_CHARACTER = "cannot contain half a character (a lone UTF-16 surrogate, as a \\u escape makes one)"
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        (
+            {"createdAt": "0001-01-01T00:00:00+14:00"},
+            'createdAt is outside the years 1 to 9999 in UTC: "0001-01-01T00:00:00+14:00"',
+        ),
+        (
+            {"updatedAt": "9999-12-31T23:59:59.999999-01:00"},
+            'updatedAt is outside the years 1 to 9999 in UTC: "9999-12-31T23:59:59.999999-01:00"',
+        ),
+        ({"messageText": "a\u0000b"}, "messageText cannot contain the NUL character (U+0000)"),
+        ({"status": "\ud800"}, f"status {HALF_A_CHARACTER}"),
+        (
+            {"incident": {"_id": "6f1c2b9a-3d4e-4f50-8a61-7b8c9d0e1f20", "title": "x\udfff"}},
+            f"incident.title {HALF_A_CHARACTER}",
+        ),
+    ],
+    ids=["before-year-1", "after-year-9999", "nul", "lone-surrogate", "lone-surrogate-in-a-relation"],
+)
+def test_an_import_refuses_the_values_a_filter_refuses_and_writes_nothing(
+    cli: Callable[..., tuple[int, str, str]],
+    client: TestClient,
+    factory: Factory,
+    tmp_path: Path,
+    fields: dict[str, Any],
+    problem: str,
+) -> None:
+    project = factory.project()
+    path = tmp_path / "logs.jsonl"
+    good = {"toNumber": "+1-555-123-4567", "status": "Sent", "whatsAppCostInUSDCents": 100}
+    # json.dumps escapes what is not ASCII: a lone surrogate arrives as `\ud800`, as in a real export.
+    path.write_text(f"{json.dumps(good)}\n{json.dumps({**good, **fields})}\n", encoding="utf-8")
+
+    assert cli("import", str(path), "--project-id", project) == (
+        1,
+        "",
+        f"error: line 2: {problem} (nothing was imported)\n",
+    )
+    count = client.post("/api/whatsapp-log/count", json={}, headers={"ApiKey": factory.api_key(project)})
+    assert count.json() == {"count": 0}
