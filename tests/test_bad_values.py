@@ -159,6 +159,14 @@ def test_a_date_outside_years_1_to_9999_in_utc_is_bad_user_input(gql: GraphQL, k
 
 
 @BOTH_PATHS
+def test_a_literal_date_outside_the_calendar_is_refused_like_any_bad_literal(gql: GraphQL, key: str) -> None:
+    # In the document itself it fails validation, as "junk" would: nothing runs, no INTERNAL.
+    body = gql('{ whatsAppLogCount(where: {createdAt: {lt: "9999-12-31T23:59:59.999999-01:00"}}) }')
+    [(code, message)] = errors(body)
+    assert (code, "the years 1 to 9999 in UTC" in message) == ("GRAPHQL_VALIDATION_FAILED", True)
+
+
+@BOTH_PATHS
 def test_the_edges_of_the_calendar_in_utc_are_fine(gql: GraphQL, key: str) -> None:
     where = {"createdAt": {"gte": "0001-01-01T00:00:00+00:00", "lt": "9999-12-31T23:00:00-00:59"}}
     assert gql.data(COUNT, {"w": where}) == {"whatsAppLogCount": 2}
@@ -313,3 +321,37 @@ def test_an_import_refuses_the_values_a_filter_refuses_and_writes_nothing(
     )
     count = client.post("/api/whatsapp-log/count", json={}, headers={"ApiKey": factory.api_key(project)})
     assert count.json() == {"count": 0}
+
+
+EDGES = ["0001-01-01T00:00:00.000001+00:00", "2026-07-21T09:30:00+00:00", "9999-12-31T23:59:59.999998+00:00"]
+PAGE = """query($after: String) {
+  whatsAppLogsConnection(first: 1, after: $after, orderBy: [{createdAt: ASC}]) {
+    nodes { createdAt } pageInfo { hasNextPage endCursor }
+  }
+}"""
+
+
+@BOTH_PATHS
+def test_dates_at_the_edges_of_the_calendar_import_and_page_alike_on_both_paths(
+    cli: Callable[..., tuple[int, str, str]], gql: GraphQL, factory: Factory, tmp_path: Path
+) -> None:
+    # The first and last instants themselves are refused by the importer (PostgreSQL would store them as
+    # -infinity/infinity, which the compiled path reads as null); one microsecond inside is a real date.
+    project = factory.project()
+    path = tmp_path / "logs.jsonl"
+    lines = [
+        {"toNumber": "+1", "status": "Sent", "whatsAppCostInUSDCents": 1, "createdAt": at} for at in EDGES
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    assert cli("import", str(path), "--project-id", project)[0] == 0
+    gql.key = factory.api_key(project)
+
+    seen, after = [], None
+    for _ in range(len(EDGES) + 1):
+        page = gql.data(PAGE, {"after": after})["whatsAppLogsConnection"]
+        seen += [node["createdAt"] for node in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+
+    assert seen == EDGES
