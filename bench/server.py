@@ -1,12 +1,14 @@
 """The whole server: `graphql-api serve` with N workers on loopback, loaded with 16 connections.
 
 Each run starts a fresh server on a free port, checks one answer, loads it for a fixed short time
-while sampling its processes' memory, and stops it.
+while sampling its processes' memory, and stops it. `serving` and the `/proc` readers are shared with
+the attack benchmark (`bench/attacks.py`).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,12 +17,15 @@ import tempfile
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from bench.data import Dataset
 from bench.load import Load, have_wrk, post_body, run_builtin, run_wrk
+from graphql_api.settings import Settings
 
 HOST = "127.0.0.1"
 CONNECTIONS = 16
@@ -36,7 +41,7 @@ class ServerRun:
     cpu_ms_per_request: float
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])
@@ -52,36 +57,67 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    total = 0
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (the state is [0]), or None once gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def cpu_seconds(pids: list[int], *, reaped_children_of: int | None = None) -> float:
+    """CPU time of `pids` (utime + stime, all threads); plus, for `reaped_children_of`, the time of
+    its children that have exited and been waited for (cutime + cstime: a worker uvicorn replaced)."""
+    ticks = 0
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (all threads)
-    return total / os.sysconf("SC_CLK_TCK")
+        stat = _stat(pid)
+        if stat is not None:
+            ticks += int(stat[11]) + int(stat[12])
+    if reaped_children_of is not None:
+        stat = _stat(reaped_children_of)
+        if stat is not None:
+            ticks += int(stat[13]) + int(stat[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children: from /proc/<pid>/task/*/children when the kernel has it, else a scan of /proc."""
+    try:
+        found: list[int] = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(c) for c in Path(task, "children").read_text().split()]
+        return found
+    except OSError:
+        pass
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _stat(int(entry.name))
+            if stat is not None and stat[1] == str(pid):
+                found.append(int(entry.name))
+    return found
 
 
 def _tree(pid: int) -> list[int]:
     """The process and its descendants (uvicorn's supervisor and its workers)."""
     found = [pid]
-    for child_pid in Path("/proc").iterdir():
-        if not child_pid.name.isdigit():
-            continue
-        try:
-            ppid = int(Path(child_pid, "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == pid:
-            found += _tree(int(child_pid.name))
+    for child in _children(pid):
+        found += _tree(child)
     return found
 
 
-def _workers(pid: int, count: int) -> list[int]:
-    tree = _tree(pid)
-    # With one worker uvicorn serves in the process itself; with more, its children serve.
-    return tree[:1] if count == 1 else [p for p in tree[1:] if p != pid]
+def _helper(pid: int) -> bool:
+    """multiprocessing's resource tracker, which uvicorn's spawned workers bring along."""
+    try:
+        return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+
+
+def workers(pid: int, count: int) -> list[int]:
+    """The processes that serve: with one worker uvicorn serves in the process itself; with more, its
+    children (now: uvicorn replaces a worker that stops answering its pings)."""
+    return [pid] if count == 1 else [p for p in _tree(pid)[1:] if not _helper(p)]
 
 
 class _Sampler(threading.Thread):
@@ -119,6 +155,100 @@ def _check(url: str, body: str, headers: dict[str, str]) -> None:
         raise RuntimeError(f"the server refused the benchmark's request: {answer[:300]!r}")
 
 
+@dataclass(frozen=True)
+class Served:
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    worker_count: int
+    # Filled in when the server has stopped: whether it exited on SIGINT or had to be killed.
+    stopped: dict[str, Any]
+
+    def workers(self) -> list[int]:
+        return workers(self.process.pid, self.worker_count)
+
+    def cpu_seconds(self) -> float:
+        """The workers' CPU time so far, including workers that have exited meanwhile."""
+        return cpu_seconds(self.workers(), reaped_children_of=self.process.pid)
+
+
+def _server_environment(data: Dataset, env: dict[str, str] | None, inherit_settings: bool) -> dict[str, str]:
+    inherited = dict(os.environ)
+    if not inherit_settings:
+        # Default settings whatever this shell exports: drop every variable the server reads.
+        for f in fields(Settings):
+            inherited.pop(f.name.upper(), None)
+    return {**inherited, "DATABASE_URL": data.url, "LOG_LEVEL": "warning", "GRAPHIQL": "false", **(env or {})}
+
+
+@contextmanager
+def serving(
+    data: Dataset,
+    *,
+    workers: int,
+    env: dict[str, str] | None = None,
+    inherit_settings: bool = True,
+    stop_seconds: float = 20,
+) -> Iterator[Served]:
+    """`graphql-api serve` on a free loopback port until the block ends. It runs in a session of its
+    own, so that a worker which ignores SIGINT (or a hung one) is killed with its supervisor."""
+    port = free_port()
+    url = f"http://{HOST}:{port}"
+    environ = _server_environment(data, env, inherit_settings)
+    metrics = tempfile.mkdtemp(prefix="bench-metrics-")
+    if workers > 1 and not environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        environ["PROMETHEUS_MULTIPROC_DIR"] = metrics  # removed here even if the server is killed
+    command = [sys.executable, "-m", "graphql_api", "serve", "--host", HOST, "--port", str(port)]
+    command += ["--workers", str(workers)]
+    # The server's log goes to a file: a pipe nobody reads would stall it once full.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed once the server has stopped
+    process = subprocess.Popen(
+        command, env=environ, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True
+    )
+    served = Served(url, port, process, workers, {})
+    try:
+        _wait_ready(url, process)
+        yield served
+    finally:
+        served.stopped.update(_stop(process, stop_seconds))
+        log.close()
+        shutil.rmtree(metrics, ignore_errors=True)
+
+
+def _stop(process: subprocess.Popen[bytes], seconds: float) -> dict[str, Any]:
+    """SIGINT, then SIGKILL to the server's process group if it has not exited within `seconds`; a
+    worker left behind (still in that group) is killed by its pid."""
+    started = time.monotonic()
+    pids = _tree(process.pid)
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=seconds)
+        killed = False
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # not yet waited for: the group is still this server's
+        process.wait()
+        killed = True
+    # The resource tracker exits on its own once the supervisor has; a worker that ignored the
+    # shutdown does not.
+    grace = time.monotonic() + 2
+    while (left := _left_in_group(pids[1:], process.pid)) and time.monotonic() < grace:
+        time.sleep(0.05)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    leftovers = len(left)
+    return {"killed": killed, "leftovers_killed": leftovers, "seconds": time.monotonic() - started}
+
+
+def _left_in_group(pids: list[int], group: int) -> list[int]:
+    """Those of `pids` still running in the process group `group` (the server's own)."""
+    left = []
+    for pid in pids:
+        stat = _stat(pid)
+        if stat is not None and stat[2] == str(group) and stat[0] != "Z":
+            left.append(pid)
+    return left
+
+
 def run_server(
     data: Dataset,
     *,
@@ -128,47 +258,25 @@ def run_server(
     env: dict[str, str] | None = None,
 ) -> list[ServerRun]:
     """One server with `workers` workers, loaded once per query (keyed by its page size)."""
-    port = _free_port()
-    url = f"http://{HOST}:{port}"
-    environ = {
-        **os.environ,
-        "DATABASE_URL": data.url,
-        "LOG_LEVEL": "warning",
-        "GRAPHIQL": "false",
-        **(env or {}),
-    }
-    command = [sys.executable, "-m", "graphql_api", "serve", "--host", HOST, "--port", str(port)]
-    command += ["--workers", str(workers)]
-    # The server's log goes to a file: a pipe nobody reads would stall it once full.
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed once the server has stopped
-    process = subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL, stderr=log)
     runs: list[ServerRun] = []
-    try:
-        _wait_ready(url, process)
+    with serving(data, workers=workers, env=env) as server:
+        url, port = server.url, server.port
         headers = {"Content-Type": "application/json", "ApiKey": data.keys[data.largest_project]}
         for rows, query in queries.items():
             body = post_body(query)
             _check(url, body, headers)
             # Warm every worker: its caches, its connections, SQLite's pages.
             _load(url, port, body, headers, seconds=min(2.0, seconds))
-            pids = _workers(process.pid, workers)
+            pids = server.workers()
             sampler = _Sampler(pids)
             sampler.start()
-            cpu = _cpu_seconds(pids)
+            cpu = cpu_seconds(pids)
             load = _load(url, port, body, headers, seconds=seconds)
-            cpu = _cpu_seconds(pids) - cpu
+            cpu = cpu_seconds(pids) - cpu
             sampler.stop.set()
             sampler.join()
             peak = max(sampler.peak.values(), default=0.0)
             runs.append(ServerRun(workers, rows, load, peak, cpu * 1000 / max(load.requests, 1)))
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
     return runs
 
 

@@ -1,0 +1,227 @@
+"""The attack benchmark's requests: the worst document of each class of issue 12, built here.
+
+Each stays within the server's default shape limits where the class allows it (MAX_TOKENS 2,000,
+MAX_ROOT_FIELDS 10, MAX_ALIASES 30, MAX_BODY_BYTES 64 KB), so that what it costs is the server's own
+work, not a refusal of its size. Strings are drawn from a fixed seed: every run sends the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import string
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import Source
+from graphql.language.lexer import Lexer
+from graphql.language.token_kind import TokenKind
+
+from bench import queries as q
+
+GRAPHQL = "/graphql"
+GET_LIST = "/api/whatsapp-log/get-list"
+FRAGMENT_LEVELS = 40
+# A cursor the server cannot have signed: the compiled path hands the whole request to the regular one.
+BAD_CURSOR = "bad"
+TEXT_FIELDS = ("messageText", "toNumber", "fromNumber", "statusMessage", "whatsAppMessageId", "status")
+
+
+@dataclass(frozen=True)
+class Attack:
+    name: str  # the figure's name in the JSON
+    issue_class: int  # the issue's numbering; 0 for the baseline
+    title: str
+    path: str
+    body: bytes
+    keyed: bool = True  # sends the largest project's API key
+    batch: bool = False  # a JSON array of operations: sent only when the server allows batching
+
+    @property
+    def tokens(self) -> int | None:
+        """Lexical tokens of the GraphQL document (of one operation, for a batch), as MAX_TOKENS counts."""
+        if self.path != GRAPHQL:
+            return None
+        payload = json.loads(self.body)
+        query = (payload[0] if isinstance(payload, list) else payload)["query"]
+        lexer, count = Lexer(Source(query)), 0
+        while lexer.advance().kind is not TokenKind.EOF:
+            count += 1
+        return count
+
+
+def _graphql(query: str, variables: dict[str, Any] | None = None) -> bytes:
+    payload: dict[str, Any] = {"query": query}
+    if variables is not None:
+        payload["variables"] = variables
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def _words(count: int, length: int, seed: int) -> list[str]:
+    """Lower-case strings that almost never occur in the seeded texts: every row is read, none matches."""
+    rng = random.Random(seed)
+    return ["".join(rng.choices(string.ascii_lowercase, k=length)) for _ in range(count)]
+
+
+def fragment_chain(levels: int = FRAGMENT_LEVELS) -> str:
+    """F0 spreads F1 twice, F1 spreads F2 twice, ...: 2^(levels-1) paths to the last one's `id`."""
+    chain = [f"fragment F{i} on WhatsAppLog {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels - 1)]
+    return " ".join([*chain, f"fragment F{levels - 1} on WhatsAppLog {{ id }}"])
+
+
+def _fan_out() -> list[Attack]:
+    fragments = fragment_chain()
+    return [
+        Attack(
+            "fanout_list",
+            1,
+            f"fragment fan-out, {FRAGMENT_LEVELS} levels, whatsAppLogs",
+            GRAPHQL,
+            _graphql(f"{{ whatsAppLogs(limit: 1) {{ ...F0 }} }} {fragments}"),
+        ),
+        Attack(
+            "fanout_bad_cursor",
+            1,
+            f"fragment fan-out, {FRAGMENT_LEVELS} levels, bad cursor",
+            GRAPHQL,
+            # The connection's bad cursor hands the whole request to the regular path, where the
+            # list's resolver reads its selection (the connection fails before reading its own).
+            _graphql(
+                f"{{ whatsAppLogs(limit: 1) {{ ...F0 }} "
+                f'handover: whatsAppLogsConnection(first: 1, after: "{BAD_CURSOR}") '
+                "{ nodes { ...F0 } } } "
+                f"{fragments}"
+            ),
+        ),
+    ]
+
+
+def _slow_sql_regular_path() -> list[Attack]:
+    # Nine slow roots and a bad cursor: root fields at MAX_ROOT_FIELDS, the whole request on the
+    # regular path (the compiler declines a document when one root's arguments are invalid).
+    slow = " ".join(
+        f'r{i}: whatsAppLogs(where: {{messageText: {{contains: "{word}"}}}}, '
+        f"orderBy: [{{toNumber: ASC}}], limit: 100) {{ id }}"
+        for i, word in enumerate(_words(9, 2, seed=2))
+    )
+    handover = f'handover: whatsAppLogsConnection(first: 1, after: "{BAD_CURSOR}") {{ nodes {{ id }} }}'
+    rest = {
+        "query": {"messageText": {"_type": "Search", "value": "zz"}},
+        "sort": {"toNumber": "ASC"},
+        "limit": 100,
+    }
+    return [
+        Attack(
+            "slow_sql_rest",
+            2,
+            "REST get-list: Search text, sort toNumber",
+            GET_LIST,
+            json.dumps(rest).encode(),
+        ),
+        Attack(
+            "slow_sql_regular",
+            2,
+            "9 roots contains, sort toNumber, bad cursor",
+            GRAPHQL,
+            _graphql(f"{{ {slow} {handover} }}"),
+        ),
+    ]
+
+
+def _cheap_but_expensive() -> list[Attack]:
+    terms = ", ".join(f'{{messageText: {{contains: "{w}"}}}}' for w in _words(20, 3, seed=3))
+    roots = " ".join(
+        f'r{i}: whatsAppLogs(where: {{messageText: {{contains: "x"}}}}, '
+        f"orderBy: [{{toNumber: ASC}}], limit: 100) {{ id }}"
+        for i in range(10)
+    )
+    rest = {
+        "query": {
+            field: {"_type": "NotContains", "value": word}
+            for field, word in zip(TEXT_FIELDS, _words(len(TEXT_FIELDS), 3, seed=4), strict=True)
+        },
+        "sort": {"toNumber": "ASC"},
+        "skip": 100_000,
+        "limit": 10,
+    }
+    return [
+        Attack(
+            "count_or_contains",
+            3,
+            "whatsAppLogCount, or of 20 contains",
+            GRAPHQL,
+            _graphql(f"{{ whatsAppLogCount(where: {{or: [{terms}]}}) }}"),
+        ),
+        Attack(
+            "roots_contains_sort",
+            3,
+            "10 roots contains x, sort toNumber, limit 100",
+            GRAPHQL,
+            _graphql(f"{{ {roots} }}"),
+        ),
+        Attack(
+            "rest_not_contains_skip",
+            3,
+            "REST: 6 NotContains, sort toNumber, skip 100000",
+            GET_LIST,
+            json.dumps(rest).encode(),
+        ),
+    ]
+
+
+def _validation_before_auth() -> list[Attack]:
+    duplicates = " ".join(["incident { title id }"] * 330)
+    query = f"{{ whatsAppLogs(limit: 1) {{ {duplicates} }} }}"
+    return [
+        Attack(
+            "duplicates_no_key",
+            4,
+            "330 x incident { title id }, no key",
+            GRAPHQL,
+            _graphql(query),
+            keyed=False,
+        ),
+        Attack(
+            "duplicates_batch_no_key",
+            4,
+            "the same, a batch of 8, no key",
+            GRAPHQL,
+            b"[" + b",".join([_graphql(query)] * 8) + b"]",
+            keyed=False,
+            batch=True,
+        ),
+    ]
+
+
+def _statement_building() -> list[Attack]:
+    condition = {"or": [{"messageText": {"contains": w}} for w in _words(900, 4, seed=5)]}
+    roots = " ".join(f"c{i}: whatsAppLogCount(where: $f)" for i in range(10))
+    return [
+        Attack(
+            "or_900_variable",
+            5,
+            "or of 900 contains in a variable, 10 roots",
+            GRAPHQL,
+            _graphql(f"query ($f: WhatsAppLogFilter) {{ {roots} }}", {"f": condition}),
+        )
+    ]
+
+
+def baseline() -> Attack:
+    return Attack("baseline", 0, "baseline: the page of 10 (bench/queries.py)", GRAPHQL, _graphql(q.page(10)))
+
+
+def attacks() -> list[Attack]:
+    """The baseline, then the worst document of each class, in the issue's order."""
+    return [
+        baseline(),
+        *_fan_out(),
+        *_slow_sql_regular_path(),
+        *_cheap_but_expensive(),
+        *_validation_before_auth(),
+        *_statement_building(),
+    ]
+
+
+# A batch of two trivial operations: 200 when the server takes batches, 400 when it refuses them.
+BATCH_PROBE = b'[{"query":"{ __typename }"},{"query":"{ __typename }"}]'
