@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -248,11 +249,30 @@ def test_rest_page_numbers_are_ascii_digits_only(
     assert response.json()["message"].startswith(f"`{name}` must be an integer")
 
 
+def _headers_and_status(request: urllib.request.Request) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers
+    except urllib.error.HTTPError as error:  # a 4xx is an answer too, with its own headers
+        return error.code, error.headers
+
+
 @pytest.mark.backends("sqlite")
 def test_responses_do_not_name_the_server_software(database_url: str) -> None:
-    with serve(database_url) as url, urllib.request.urlopen(f"{url}/healthz", timeout=10) as response:
-        assert response.status == 200
-        assert response.headers.get("server") is None
+    with serve(database_url) as url:
+        answers = [
+            _headers_and_status(urllib.request.Request(f"{url}/healthz")),
+            _headers_and_status(
+                urllib.request.Request(
+                    f"{url}/graphql",
+                    data=b'{"query": "{ whatsAppLogCount }"}',
+                    headers={"Content-Type": "application/json"},
+                )
+            ),
+            _headers_and_status(urllib.request.Request(f"{url}/api/whatsapp-log/count", method="POST")),
+        ]
+    assert [status for status, _ in answers] == [200, 200, 401]
+    assert [headers.get("server") for _, headers in answers] == [None, None, None]
 
 
 # --- the importer: the same values refused, line by line ---------------------------------------------------
