@@ -12,7 +12,8 @@ surrogates. `data` must never contain a canary or an A id; errors may only repea
 itself sent; nothing is ever INTERNAL or a 500.
 
 FUZZ_EXAMPLES (default 200) sets the examples per generator (half that for invalid queries); the count
-of requests sent is printed, and recorded as the test's `generated_requests` property. A failure is
+of requests sent is printed (with how many answered with B's own logs, which is expected, and with A's,
+which fails the test), and recorded as the test's `generated_requests` property. A failure is
 reported with the example that failed, unminimised unless FUZZ_SHRINK=1 (tests/fuzz_strategies.py).
 """
 
@@ -28,7 +29,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from graphql import GraphQLObjectType, get_named_type, is_leaf_type, print_ast
+from graphql import GraphQLEnumType, GraphQLObjectType, get_named_type, is_leaf_type, print_ast
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import Mode, nodes
@@ -107,7 +108,8 @@ class Probe:
     a: Tenant
     b: Tenant
     sent: int = 0
-    answered_with_b_data: int = 0
+    answered_with_own_data: int = 0
+    answered_with_a_data: int = 0
 
     def leaks(self, request_text: str, response_text: str, data: Any) -> list[str]:
         # B's linked log stores the ids of A's records in its own columns (`incidentId`...): those ids
@@ -119,10 +121,17 @@ class Probe:
         found += [s for s in secrets if s in response_text and s not in request_text]
         return found
 
-    def _count_b_data(self, data: Any) -> None:
+    def _leaked(self, request_text: str, response_text: str, data: Any) -> list[str]:
+        found = self.leaks(request_text, response_text, data)
+        self.answered_with_a_data += bool(found)
+        return found
+
+    def _count_own_data(self, data: Any) -> None:
+        """Counts answers that show B's own logs (the key's project): expected, and proof that the
+        generated requests reach data at all."""
         data_text = json.dumps(data)
         if "bravo" in data_text or any(b_id in data_text for b_id in self.b.ids):
-            self.answered_with_b_data += 1
+            self.answered_with_own_data += 1
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         payload = json.dumps({"query": query, "variables": variables})
@@ -132,10 +141,12 @@ class Probe:
         self.sent += 1
         assert response.status_code < 500, _why(query, variables, response.text)
         body: dict[str, Any] = response.json()
-        assert not self.leaks(payload, response.text, body.get("data")), _why(query, variables, response.text)
+        assert not self._leaked(payload, response.text, body.get("data")), _why(
+            query, variables, response.text
+        )
         codes = {e.get("extensions", {}).get("code") for e in body.get("errors") or ()}
         assert "INTERNAL" not in codes, _why(query, variables, response.text)
-        self._count_b_data(body.get("data"))
+        self._count_own_data(body.get("data"))
         return body
 
     def rest(self, path: str, body: dict[str, Any]) -> None:
@@ -149,13 +160,33 @@ class Probe:
         self.sent += 1
         assert response.status_code != 500, _why(path, body, response.text)
         data = response.json() if response.status_code == 200 else None
-        assert not self.leaks(payload + path, response.text, data), _why(path, body, response.text)
-        self._count_b_data(data)
+        assert not self._leaked(payload + path, response.text, data), _why(path, body, response.text)
+        self._count_own_data(data)
 
 
 def _why(*parts: Any) -> str:
     """An assertion message that pytest shows whole (a tuple's repr is cut short), escapes included."""
     return "\n".join(ascii(part) for part in parts)
+
+
+def summary(test: str, sent: int, own: int, leaked: int) -> str:
+    """The line a fuzz test prints: answers with B's own logs are the expected ones (counted to show that
+    the requests reach data); any with A's fails the test, and is counted apart."""
+    return (
+        f"{test}: {sent} generated requests with project B's key; {own} answered with B's own data "
+        f"(expected), {leaked} with project A's"
+    )
+
+
+def test_the_summary_line_cannot_be_read_as_a_leak() -> None:
+    line = summary("test_x", 200, 50, 0)
+
+    assert line == (
+        "test_x: 200 generated requests with project B's key; 50 answered with B's own data (expected), "
+        "0 with project A's"
+    )
+    assert "showed" not in line
+    assert summary("test_x", 200, 50, 1).endswith(", 1 with project A's")
 
 
 @pytest.fixture
@@ -166,12 +197,10 @@ def probe(
     probe = Probe(client, a, b)
     # The harness itself: B's key sees B's logs, and the detector sees them too.
     baseline = probe.graphql("{ whatsAppLogs(limit: 100) { id status incident { title } } }")
-    assert len(baseline["data"]["whatsAppLogs"]) == 7 and probe.answered_with_b_data == 1
-    probe.sent = probe.answered_with_b_data = 0
+    assert len(baseline["data"]["whatsAppLogs"]) == 7 and probe.answered_with_own_data == 1
+    probe.sent = probe.answered_with_own_data = 0
     yield probe
-    line = (
-        f"{request.node.name}: {probe.sent} generated requests, {probe.answered_with_b_data} showed B's data"
-    )
+    line = summary(request.node.name, probe.sent, probe.answered_with_own_data, probe.answered_with_a_data)
     request.node.user_properties.append(("generated_requests", probe.sent))
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     capture = request.config.pluginmanager.get_plugin("capturemanager")
@@ -224,6 +253,10 @@ def filters(a: Tenant, b: Tenant) -> st.SearchStrategy[dict[str, Any]]:
     for name, input_field in filter_type.fields.items():  # type: ignore[attr-defined]
         operators = get_named_type(input_field.type)
         if name in ("and", "or", "not"):
+            continue
+        if isinstance(operators, GraphQLEnumType):  # `statusIn: [FAILED, …]`
+            names = st.lists(st.sampled_from(sorted(operators.values)), max_size=4)
+            leaves.append(names.map(lambda v, n=name: {n: v}))
             continue
         operand = _operand(operators.name, a, b)
         for op in operators.fields:  # type: ignore[attr-defined]
