@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, QueryParams
 
 from graphql_api import queries
 from graphql_api.errors import Forbidden, Unauthenticated
@@ -59,12 +59,35 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def api_key_header(headers: Headers) -> str | None:
-    """The request's `ApiKey` header; several of them are refused rather than one picked."""
+def api_key_header(headers: Headers, query_params: QueryParams | None = None) -> str | None:
+    """The request's `ApiKey` header; several of them are refused rather than one picked. Without it, a
+    key sent where clients often put one (`Authorization`, `X-Api-Key`, `?apikey=`) is refused with a
+    hint naming the header; the secret itself is never read, let alone echoed."""
     values = headers.getlist("apikey")
     if len(values) > 1:
         raise Unauthenticated("Send the ApiKey header once; this request has several.")
-    return values[0] if values else None
+    if values:
+        return values[0]
+    hint = misplaced_key_hint(headers, query_params)
+    if hint is not None:
+        raise Unauthenticated(hint=hint)
+    return None
+
+
+def _key_like(name: str) -> bool:
+    return name.lower().removeprefix("x-").replace("-", "").replace("_", "") == "apikey"
+
+
+def misplaced_key_hint(headers: Headers, query_params: QueryParams | None = None) -> str | None:
+    """What to do instead, when the request carries a key elsewhere than in the `ApiKey` header."""
+    header = "Send the key in the `ApiKey` header (`ApiKey: wal_…`)"
+    if "authorization" in headers:
+        return f"{header}, not in `Authorization`."
+    if any(_key_like(name) for name in headers):
+        return f"{header}: no other header is read."
+    if query_params is not None and any(_key_like(name) for name in query_params):
+        return f"{header}, not in the URL, which ends up in logs and browser history."
+    return None
 
 
 def looks_like_secret(value: str) -> bool:

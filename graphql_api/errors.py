@@ -59,8 +59,14 @@ class Unauthenticated(ApiError):
     code = "UNAUTHENTICATED"
     http_status = 401
 
-    def __init__(self, message: str = INVALID_KEY_MESSAGE) -> None:
+    def __init__(self, message: str = INVALID_KEY_MESSAGE, *, hint: str | None = None) -> None:
         super().__init__(message)
+        # What to do instead (GraphQL `extensions.hint`, REST `"hint"`); never quotes the request.
+        self.hint = hint
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {"hint": self.hint} if self.hint else {}
 
 
 class Forbidden(ApiError):

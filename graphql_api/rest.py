@@ -46,8 +46,11 @@ READ_METHODS = ("GET", "POST")
 Handler = Callable[[Request, Services, Principal, dict[str, Any]], Awaitable[Response | dict[str, Any]]]
 
 
-def message(text: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"message": text}, status_code=status, headers=headers)
+def message(
+    text: str, status: int, headers: dict[str, str] | None = None, *, hint: str | None = None
+) -> JSONResponse:
+    body = {"message": text, "hint": hint} if hint else {"message": text}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 class PayloadTooLarge(ApiError):
@@ -175,13 +178,13 @@ def endpoint(
         services: Services = request.app.state.services
         try:
             # The key first: without one, nothing about the request is worth answering.
-            principal = await services.authorize(api_key_header(request.headers))
+            principal = await services.authorize(api_key_header(request.headers, request.query_params))
             body = await read_body(request, services.settings.max_body_bytes)
             result = await within_time_limit(
                 services.settings.request_timeout_seconds, handler(request, services, principal, body)
             )
         except ApiError as exc:
-            return message(exc.message, exc.http_status, exc.headers or None)
+            return message(exc.message, exc.http_status, exc.headers or None, hint=exc.extensions.get("hint"))
         except Exception:
             request_id = getattr(request.state, "request_id", None)
             logger.exception("unexpected error in %s (request %s)", request.url.path, request_id)

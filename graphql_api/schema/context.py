@@ -34,7 +34,8 @@ class Context:
                     raise self._refusal
                 if self._principal is None:
                     try:
-                        self._principal = await self.services.authorize(api_key_header(self.request.headers))
+                        api_key = api_key_header(self.request.headers, self.request.query_params)
+                        self._principal = await self.services.authorize(api_key)
                     except ApiError as refusal:
                         self._refusal = refusal
                         raise
