@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graphql_api import compiler, graphiql, queries, work_budget
+from graphql_api import compiler, graphiql, home, queries, work_budget
 from graphql_api.body_limit import BodyLimit
 from graphql_api.errors import RateLimited
 from graphql_api.graphql_view import GraphQLView
@@ -144,6 +144,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         )
     app = Starlette(
         routes=[
+            home.route(settings),
             # Every method reaches the view, which refuses all but GET and POST with a JSON body.
             Route("/graphql", BodyLimit(graphql, settings.max_body_bytes)),
             Route("/healthz", healthz, methods=["GET"]),
@@ -153,6 +154,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             *([graphiql.assets_route()] if settings.graphiql else []),
         ],
         middleware=middleware,
+        exception_handlers={404: home.http_error, 405: home.http_error},
         lifespan=lifespan,
     )
     app.state.services = services
