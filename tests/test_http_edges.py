@@ -236,13 +236,13 @@ def test_malformed_requests_get_a_4xx_with_a_reason(
             '{ whatsAppLogCount(where: {createdAt: {gt: "2026-13-45"}}) }',
             None,
             "GRAPHQL_VALIDATION_FAILED",
-            "not an ISO 8601",
+            "an ISO 8601 date-time string such as",
         ),
         (
             "query($d: DateTime) { whatsAppLogCount(where: {createdAt: {gt: $d}}) }",
             {"d": "yesterday"},
             "BAD_USER_INPUT",
-            "not an ISO 8601",
+            "an ISO 8601 date-time string such as",
         ),
         (
             "query($d: DateTime) { whatsAppLogCount(where: {createdAt: {gt: $d}}) }",

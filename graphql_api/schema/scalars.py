@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import NewType
+from typing import Any, NewType
 
 import strawberry
+from graphql import GraphQLError, ValueNode, value_from_ast_untyped
 from strawberry.types.scalar import ScalarDefinition
 
 Phone = NewType("Phone", str)
@@ -22,9 +25,36 @@ BIG_INT_SPEC = "https://datatracker.ietf.org/doc/html/rfc8259#section-6"
 DATETIME_SPEC = "https://datatracker.ietf.org/doc/html/rfc3339#section-5.6"
 
 
+# An input that does not fit a scalar is refused with one sentence: what was expected, a valid example,
+# what was found. A GraphQLError is used as is by graphql-core ("Variable '$d' has invalid value: " in
+# front for a variable), where another exception would be quoted inside its own message.
+DATETIME_EXAMPLE = '"2026-07-21T09:30:00Z"'
+
+
+def _invalid(expected: str, value: object) -> GraphQLError:
+    found = json.dumps(value, ensure_ascii=False, default=str)
+    if len(found) > 60:
+        found = found[:57] + "…"
+    return GraphQLError(f"Expected {expected}, found {found}.")
+
+
+def _literal(parse_value: Callable[[object], Any]) -> Callable[..., Any]:
+    """parse_literal for a scalar: parse_value on the literal's value, its error located at the literal."""
+
+    def parse_literal(node: ValueNode, variables: dict[str, Any] | None = None) -> Any:
+        try:
+            return parse_value(value_from_ast_untyped(node, variables))
+        except GraphQLError as error:
+            raise GraphQLError(error.message, node) from None
+
+    return parse_literal
+
+
 def _parse_phone(value: object) -> str:
     if not isinstance(value, str) or len(value) > MAX_PHONE_LENGTH:
-        raise ValueError(f"a Phone is a string of at most {MAX_PHONE_LENGTH} characters")
+        raise _invalid(
+            f'a Phone, a string of at most {MAX_PHONE_LENGTH} characters such as "+1-555-123-4567"', value
+        )
     return value
 
 
@@ -33,16 +63,20 @@ def _serialize_datetime(value: datetime) -> str:
 
 
 def _parse_datetime(value: object) -> datetime:
+    expected = f"a DateTime, an ISO 8601 date-time string such as {DATETIME_EXAMPLE} or a date such as "
+    expected += '"2026-07-21" (midnight UTC)'
     if not isinstance(value, str):
-        raise ValueError("a DateTime is an ISO 8601 string")
+        raise _invalid(expected, value)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"not an ISO 8601 date-time: {value!r}") from None
+        raise _invalid(expected, value) from None
     try:
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except OverflowError:
-        raise ValueError(f"{value!r} is outside the years 1 to 9999 in UTC") from None
+        raise _invalid(
+            f"a DateTime within the years 1 to 9999 in UTC, such as {DATETIME_EXAMPLE}", value
+        ) from None
 
 
 def _serialize_big_int(value: int) -> int:
@@ -52,9 +86,13 @@ def _serialize_big_int(value: int) -> int:
 
 
 def _parse_big_int(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError("a BigInt is a whole number")
-    return _serialize_big_int(value)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+    ):
+        raise _invalid("a BigInt, a whole number within ±(2^53 - 1) such as 1250", value)
+    return value
 
 
 SCALARS: dict[object, ScalarDefinition] = {
@@ -64,6 +102,7 @@ SCALARS: dict[object, ScalarDefinition] = {
         description="A phone number in international format, as stored (for example `+1-555-123-4567`).",
         serialize=str,
         parse_value=_parse_phone,
+        parse_literal=_literal(_parse_phone),
     ),
     BigInt: strawberry.scalar(
         name="BigInt",
@@ -74,6 +113,7 @@ SCALARS: dict[object, ScalarDefinition] = {
         ),
         serialize=_serialize_big_int,
         parse_value=_parse_big_int,
+        parse_literal=_literal(_parse_big_int),
     ),
     datetime: strawberry.scalar(
         name="DateTime",
@@ -84,5 +124,6 @@ SCALARS: dict[object, ScalarDefinition] = {
         ),
         serialize=_serialize_datetime,
         parse_value=_parse_datetime,
+        parse_literal=_literal(_parse_datetime),
     ),
 }
