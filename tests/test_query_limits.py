@@ -205,17 +205,26 @@ def test_a_query_costing_exactly_the_limit_runs(keyed: GraphQL) -> None:
     ("query", "variables", "cost"),
     [
         (COST_5000.replace("team { name }", "team { name } alert { title }", 1), {"n": 100}, 5100),
-        ("{ a: whatsAppLogs(limit: 3000) { id } b: whatsAppLogs(limit: 2001) { id } }", None, 5001),
-        ("query($n: Int!) { whatsAppLogs(limit: $n) { id } }", {"n": 5001}, 5001),
         (
-            "query($n: Int = 2500) { whatsAppLogsConnection(first: $n) { edges { node { id } } } }",
+            "{ a: whatsAppLogStats(limit: 3000) { count } b: whatsAppLogStats(limit: 2001) { count } }",
             None,
-            1 + 2500 * 2,  # the connection, then per edge: the edge and its node
+            5001,
+        ),
+        ("query($n: Int!) { whatsAppLogStats(limit: $n) { count } }", {"n": 5001}, 5001),
+        (
+            "query($n: Int = 100) { "
+            + " ".join(
+                f"c{i}: whatsAppLogsConnection(first: $n) {{ edges {{ node {{ id {RELATIONS_4} }} }} }}"
+                for i in range(10)
+            )
+            + " }",
+            None,
+            10 * (1 + 100 * 6),  # each connection, then per edge: the edge, its node and four relations
         ),
     ],
     ids=["one-more-relation", "literal-limits", "limit-from-variables", "connection-default-variable"],
 )
-def test_a_query_costing_more_is_refused_before_its_limits_are_even_checked(
+def test_a_query_costing_more_is_refused_before_anything_runs(
     keyed: GraphQL, sql_statements: StatementCounter, query: str, variables: dict[str, Any] | None, cost: int
 ) -> None:
     [error] = refused(keyed, sql_statements, query, variables)

@@ -23,10 +23,12 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLIncludeDirective,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
+    GraphQLSkipDirective,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
@@ -34,9 +36,14 @@ from graphql import (
     ValidationRule,
     get_named_type,
 )
-from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql.execution.values import (
+    VariableValues,
+    get_argument_values,
+    get_directive_values,
+    get_variable_values,
+)
 
-from graphql_api.errors import QueryTooComplex
+from graphql_api.errors import ApiError, QueryTooComplex
 from graphql_api.filters import too_many_conditions
 
 CODE = QueryTooComplex.code
@@ -261,6 +268,9 @@ class Cost:
     per_page: int = 0
     filter_depth: int = 0  # the deepest `and`/`or`/`not` nesting of any argument
     filter_size: int = 0  # conditions in all filter arguments together
+    # Arguments outside their own bounds (`limit: 1000`), in fields that run: reported instead of the
+    # cost, which such an argument inflates, since the bound is the rule the user needs to learn.
+    refusals: tuple[GraphQLError, ...] = ()
 
     def total(self, page: int = DEFAULT_LIST_ROWS) -> int:
         return self.fixed + self.per_page * page
@@ -268,6 +278,8 @@ class Cost:
 
 # (name of an argument's input type, its coerced value) -> its `and`/`or`/`not` nesting and conditions
 FilterDepth = Callable[[str, Any], tuple[int, int]]
+# (field coordinate such as `Query.whatsAppLogs`, its arguments) -> raises ApiError for one out of bounds
+ArgumentBounds = Callable[[str, Mapping[str, Any]], None]
 _PAGE_ARGUMENTS = ("limit", "first", "last")
 
 
@@ -279,15 +291,35 @@ def _page_size(arguments: Mapping[str, Any]) -> int | None:
     return None
 
 
+def _skipped(node: FieldNode | InlineFragmentNode | FragmentSpreadNode, variables: VariableValues) -> bool:
+    """Whether `@skip`/`@include` leave the node out (or are invalid: execution says so)."""
+    if not node.directives:
+        return False
+    try:
+        skip = get_directive_values(GraphQLSkipDirective, node, variables)
+        include = get_directive_values(GraphQLIncludeDirective, node, variables)
+    except GraphQLError:
+        return True
+    return bool(skip and skip.get("if")) or (include is not None and not include.get("if"))
+
+
 class _Measure:
-    def __init__(self, schema: GraphQLSchema, variables: VariableValues, filter_depth: FilterDepth) -> None:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        variables: VariableValues,
+        filter_depth: FilterDepth,
+        bounds: ArgumentBounds | None,
+    ) -> None:
         self.schema = schema
         self.variables = variables
         self.filter_depth = filter_depth
+        self.bounds = bounds
         self.fragments: dict[str, Cost] = {}
 
     def selection_set(self, selection_set: SelectionSetNode, parent: Any) -> Cost:
         fixed = per_page = depth = conditions = 0
+        refusals: list[GraphQLError] = []
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 inner = self.field(selection, parent)
@@ -305,7 +337,20 @@ class _Measure:
             per_page += inner.per_page
             depth = max(depth, inner.filter_depth)
             conditions += inner.filter_size
-        return Cost(fixed, per_page, depth, conditions)
+            if inner.refusals and not _skipped(selection, self.variables):
+                refusals += inner.refusals
+        return Cost(fixed, per_page, depth, conditions, tuple(refusals))
+
+    def _refusals(
+        self, parent: GraphQLObjectType, node: FieldNode, arguments: Any
+    ) -> tuple[GraphQLError, ...]:
+        if self.bounds is None:
+            return ()
+        try:
+            self.bounds(f"{parent.name}.{node.name.value}", arguments)
+        except ApiError as refusal:
+            return (GraphQLError(refusal.message, node, extensions={"code": refusal.code}),)
+        return ()
 
     def field(self, node: FieldNode, parent: Any) -> Cost:
         if node.name.value.startswith("__") or not isinstance(parent, GraphQLObjectType):
@@ -317,6 +362,7 @@ class _Measure:
             arguments = get_argument_values(definition, node, self.variables)
         except GraphQLError:  # execution reports it, with its own message
             arguments = {}
+        refusals = self._refusals(parent, node, arguments)
         filters = [
             self.filter_depth(get_named_type(definition.args[name].type).name, value)
             for name, value in arguments.items()
@@ -324,7 +370,7 @@ class _Measure:
         depth = max((d for d, _ in filters), default=0)
         conditions = sum(c for _, c in filters)
         if not node.selection_set:
-            return Cost(0, 0, depth, conditions)
+            return Cost(0, 0, depth, conditions, refusals)
         field_type = definition.type
         if isinstance(field_type, GraphQLNonNull):
             field_type = field_type.of_type
@@ -332,14 +378,15 @@ class _Measure:
         size = _page_size(arguments)
         depth = max(depth, inner.filter_depth)
         conditions += inner.filter_size
+        refusals += inner.refusals
         if not isinstance(field_type, GraphQLList):
             # An object, or a connection whose `first`/`last` sizes the lists inside it.
             page = size if size is not None else DEFAULT_LIST_ROWS
-            return Cost(1 + inner.total(page), 0, depth, conditions)
+            return Cost(1 + inner.total(page), 0, depth, conditions, refusals)
         each = 1 + inner.total()
         if size is None:
-            return Cost(0, each, depth, conditions)
-        return Cost(size * each, 0, depth, conditions)
+            return Cost(0, each, depth, conditions, refusals)
+        return Cost(size * each, 0, depth, conditions, refusals)
 
 
 def measure(
@@ -349,16 +396,18 @@ def measure(
     variables: dict[str, Any] | None,
     filter_depth: FilterDepth,
     *,
+    bounds: ArgumentBounds | None = None,
     hide_suggestions: bool = False,
 ) -> Cost | list[GraphQLError]:
-    """Cost and filter nesting of a valid operation, or why its variables do not fit it (the errors
-    execution would report, found here before anything runs)."""
+    """Cost and filter nesting of a valid operation, or why its variables or arguments do not fit it
+    (the errors execution would report, found here before anything runs: `bounds` raises the resolvers'
+    own errors for arguments out of bounds)."""
     coerced = get_variable_values(
         schema, operation.variable_definitions or (), variables or {}, hide_suggestions=hide_suggestions
     )
     if isinstance(coerced, list):
         return coerced
-    walk = _Measure(schema, coerced, filter_depth)
+    walk = _Measure(schema, coerced, filter_depth, bounds)
     fragments = _fragments(document)
     for name in fragment_order(fragments):
         fragment = fragments[name]
@@ -366,7 +415,11 @@ def measure(
             fragment.selection_set, schema.get_type(fragment.type_condition.name.value)
         )
     root = schema.get_root_type(operation.operation)
-    return walk.selection_set(operation.selection_set, root)
+    cost = walk.selection_set(operation.selection_set, root)
+    if cost.refusals:
+        # A fragment spread twice is refused once.
+        return list({id(error): error for error in cost.refusals}.values())
+    return cost
 
 
 def cost_errors(cost: Cost, limits: Limits, node: OperationDefinitionNode) -> Iterable[GraphQLError]:

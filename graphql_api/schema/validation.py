@@ -9,7 +9,7 @@ runs before any resolver, so a refused operation never reaches the database.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, print_ast, validate
@@ -19,8 +19,10 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types.arguments import convert_argument
 
+from graphql_api import stats
 from graphql_api.compiler.cache import LRU
-from graphql_api.filters import depth, size
+from graphql_api.filters import check_page, depth, size
+from graphql_api.schema.connection import page_size
 from graphql_api.schema.inputs import WhatsAppLogFilter, to_node
 from graphql_api.schema.limits import (
     FilterDepth,
@@ -92,6 +94,23 @@ def filter_depth(schema: Any, max_conditions: int) -> FilterDepth:
     return measure
 
 
+# The bounds each root field's resolver checks first, by the same functions (so the same message and
+# code, BAD_USER_INPUT): checked here before the cost, which an out-of-bounds `limit` would inflate
+# into a QUERY_TOO_COMPLEX that does not say what to change.
+_BOUNDS: dict[str, Callable[[Mapping[str, Any]], object]] = {
+    "Query.whatsAppLogs": lambda args: check_page(skip=args.get("skip", 0), limit=args.get("limit", 10)),
+    "Query.whatsAppLogsConnection": lambda args: page_size(args.get("first"), args.get("last")),
+    "Query.whatsAppLogStats": lambda args: stats.check_bucket_limit(args.get("limit", stats.DEFAULT_BUCKETS)),
+}
+
+
+def argument_bounds(coordinate: str, arguments: Mapping[str, Any]) -> None:
+    """Raises the resolver's BadUserInput when a root field's page or bucket argument is out of bounds."""
+    check = _BOUNDS.get(coordinate)
+    if check is not None:
+        check(arguments)
+
+
 def _operators(value: Any) -> int:
     """Operators given in a raw filter value (an upper bound of its conditions), without recursion."""
     count = 0
@@ -106,6 +125,8 @@ def _operators(value: Any) -> int:
                     stack.append(inner)
                 elif isinstance(inner, dict):
                     count += sum(operand is not None for operand in inner.values())
+                elif inner is not None:  # an operator of its own, such as `statusIn`
+                    count += 1
     return count
 
 
@@ -138,6 +159,7 @@ class Validation(SchemaExtension):
                 operation,
                 context.variables,
                 filter_depth(context.schema, self.limits.max_filter_conditions),
+                bounds=argument_bounds,
                 hide_suggestions=self.hide_suggestions,
             )
             errors = cost if isinstance(cost, list) else list(cost_errors(cost, self.limits, operation))
