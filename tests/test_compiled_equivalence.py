@@ -29,6 +29,7 @@ from graphql_api.compiler import CompiledExecution
 from graphql_api.fields import FIELDS, RELATIONS, SORTABLE
 from graphql_api.filters import OPERATORS
 from graphql_api.schema import build_schema
+from graphql_api.schema.inputs import WhatsAppLogStatus
 from graphql_api.settings import Settings
 from tests.factories import BASE_TIME, Factory
 from tests.fuzz_strategies import PHASES, awkward, json_body, through_fragments
@@ -117,9 +118,14 @@ def _condition(seeded: Seeded) -> st.SearchStrategy[dict[str, Any]]:
     return build()
 
 
+# `statusIn` takes the WhatsAppLogStatus enum: its names, bare in a literal (see _literal).
+STATUS_NAMES = sorted(WhatsAppLogStatus.__members__)
+
+
 def _filters(seeded: Seeded) -> st.SearchStrategy[dict[str, Any]]:
+    status_in = st.lists(st.sampled_from(STATUS_NAMES), max_size=3).map(lambda names: {"statusIn": names})
     return st.recursive(
-        _condition(seeded),
+        _condition(seeded) | status_in,
         lambda inner: st.one_of(
             st.lists(inner, min_size=1, max_size=3).map(lambda parts: {"and": parts}),
             st.lists(inner, min_size=1, max_size=3).map(lambda parts: {"or": parts}),
@@ -290,10 +296,14 @@ def test_random_pages_filters_and_selections_answer_alike(compare: Any) -> None:
     assert stats.compiled + stats.repeated >= EXAMPLES // 2, stats
 
 
+def _item(key: str, value: Any) -> str:
+    return "[" + ", ".join(value) + "]" if key == "statusIn" else _literal(value)
+
+
 def _literal(value: Any) -> str:
     """A JSON value as a GraphQL literal (input object keys unquoted)."""
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{key}: {_literal(item)}" for key, item in value.items()) + "}"
+        return "{" + ", ".join(f"{key}: {_item(key, item)}" for key, item in value.items()) + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_literal(item) for item in value) + "]"
     return json.dumps(value)  # strings (JSON escapes are GraphQL's), numbers, true, false, null

@@ -80,6 +80,32 @@ def _by(field: str) -> str:
     return f"Conditions on `{field}`."
 
 
+@strawberry.enum(
+    description=(
+        "The statuses the platform writes to `WhatsAppLog.status`, for `statusIn` (which tools "
+        "autocomplete). `status` itself is free text: logs imported from elsewhere may hold other values, "
+        "which `status: {eq: ...}` matches."
+    )
+)
+class WhatsAppLogStatus(Enum):
+    SUCCESS = strawberry.enum_value("Success", description="Stored as `Success`.")
+    SENT = strawberry.enum_value("Sent", description="Stored as `Sent`.")
+    DELIVERED = strawberry.enum_value("Delivered", description="Stored as `Delivered`.")
+    READ = strawberry.enum_value("Read", description="Stored as `Read`.")
+    FAILED = strawberry.enum_value("Failed", description="Stored as `Failed`.")
+    DELETED = strawberry.enum_value("Deleted", description="Stored as `Deleted`.")
+    WARNING = strawberry.enum_value("Warning", description="Stored as `Warning`.")
+    QUEUED = strawberry.enum_value("Queued", description="Stored as `Queued`.")
+    ERROR = strawberry.enum_value("Error", description="Stored as `Error`.")
+    LOW_BALANCE = strawberry.enum_value("Low Balance", description="Stored as `Low Balance`.")
+    NOT_VERIFIED = strawberry.enum_value("Not Verified", description="Stored as `Not Verified`.")
+    UNKNOWN = strawberry.enum_value("Unknown", description="Stored as `Unknown`.")
+
+
+# The stored text of each known status, in the enum's order (for descriptions and documentation).
+KNOWN_STATUSES: tuple[str, ...] = tuple(str(status.value) for status in WhatsAppLogStatus)
+
+
 @strawberry.input(
     description=(
         "Which logs to return. Conditions on several fields must all hold; combine with `and`, `or` "
@@ -108,7 +134,17 @@ class WhatsAppLogFilter:
     whatsapp_message_id: StringFilter | None = strawberry.field(
         default=strawberry.UNSET, name="whatsAppMessageId", description=_by("whatsAppMessageId")
     )
-    status: StringFilter | None = strawberry.field(default=strawberry.UNSET, description=_by("status"))
+    status: StringFilter | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=_by("status") + " Free text, compared exactly: `Failed`, not `failed`; see `statusIn`.",
+    )
+    status_in: list[WhatsAppLogStatus] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=(
+            "The status is one of these platform statuses: `statusIn: [FAILED, ERROR]` is "
+            '`status: {in: ["Failed", "Error"]}`, with the values autocompleted.'
+        ),
+    )
     whatsapp_cost_in_usd_cents: IntFilter | None = strawberry.field(
         default=strawberry.UNSET, name="whatsAppCostInUSDCents", description=_by("whatsAppCostInUSDCents")
     )
@@ -204,6 +240,8 @@ def to_node(where: WhatsAppLogFilter | None) -> Node | None:
         operators = getattr(where, f.column.key)
         if _given(operators):
             parts.extend(_conditions(name, operators))
+    if where.status_in is not None and where.status_in is not strawberry.UNSET:
+        parts.append(Condition("status", "in", [status.value for status in where.status_in]))
     if where.and_:
         parts.append(All(tuple(n for n in map(to_node, where.and_) if n is not None)))
     if where.or_ is not None and where.or_ is not strawberry.UNSET:

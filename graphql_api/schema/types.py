@@ -8,15 +8,13 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 
 from graphql_api.fields import RELATIONS
+from graphql_api.schema.inputs import KNOWN_STATUSES
 from graphql_api.schema.scalars import Phone
 
 if TYPE_CHECKING:
     from graphql_api.schema.context import Context
 
-STATUS_VALUES = (
-    "Success, Sent, Delivered, Read, Failed, Deleted, Warning, Queued, Error, Low Balance, "
-    "Not Verified, Unknown"
-)
+STATUS_VALUES = ", ".join(KNOWN_STATUSES)
 
 _ID = "Unique id of this record (a UUID)."
 _CREATED = "When this record was created."
@@ -173,7 +171,10 @@ class WhatsAppLog:
         name="whatsAppMessageId", description="Message ID returned by Meta's API."
     )
     status: str = strawberry.field(
-        description=f"Status of the message as stored (free text). The platform's values: {STATUS_VALUES}."
+        description=(
+            f"Status of the message as stored (free text). The platform's values: {STATUS_VALUES} "
+            "(the `WhatsAppLogStatus` enum, which the filter's `statusIn` takes)."
+        )
     )
     whatsapp_cost_in_usd_cents: int = strawberry.field(
         name="whatsAppCostInUSDCents", description="What the message cost, in US cents."
