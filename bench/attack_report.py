@@ -84,6 +84,10 @@ def _section_lines(section: dict[str, Any], repeats: int) -> list[str]:
             f"{calibration['poll_cpu_ms']:.2f} ms CPU each (subtracted); "
             f"idle workers {calibration['idle_cpu_ms_per_s']:.1f} ms CPU/s"
         )
+    if section["server"].startswith("PostgreSQL") and not any(
+        row.get("database_cpu_counted") for row in section["attacks"]
+    ):
+        lines.append("  PostgreSQL's processes are not visible in /proc here: CPU is the workers' only")
     header = (
         f"  {'attack':50s} {'bytes':>6s} {'answer':28s} {'wall ms':>8s} {'max':>8s} {'cpu/req':>8s} "
         f"{'cpu x2':>8s} {'hz p99':>7s} {'hz max':>7s} {'after':>6s} {'miss':>4s}"

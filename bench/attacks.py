@@ -111,9 +111,10 @@ class DatabaseCpu:
         connection = await asyncpg.connect(plain_dsn(url), timeout=10)
         try:
             backend = int(await connection.fetchval("SELECT pg_backend_pid()"))
+            # Read while the connection is open: its backend exits with it.
+            return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
         finally:
             await connection.close()
-        return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
     def _sample(self) -> None:
         children = workers(self.postmaster, 2)  # the postmaster's children
@@ -152,7 +153,13 @@ class DatabaseCpu:
     @staticmethod
     def for_dataset(data: Dataset) -> DatabaseCpu | None:
         local = make_url(data.url).host in {"127.0.0.1", "localhost", "::1"}
-        return DatabaseCpu(data.url) if data.backend == "postgresql" and local else None
+        if data.backend != "postgresql" or not local:
+            return None
+        try:
+            return DatabaseCpu(data.url)
+        except OSError:  # another PID namespace (a container): its processes are not in our /proc
+            logger.warning("PostgreSQL's processes are not visible here: its CPU is not counted")
+            return None
 
 
 class Meter:
