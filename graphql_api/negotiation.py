@@ -22,8 +22,7 @@ from typing import Any
 from cross_web import HTTPException
 from starlette.responses import JSONResponse
 
-from graphql_api import storable
-from graphql_api.storable import has_lone_surrogate as has_lone_surrogate  # REST's bodies are checked too
+from graphql_api.storable import LONE_SURROGATE, has_lone_surrogate
 
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -131,10 +130,6 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-# Why a body with a lone surrogate is refused, after "Malformed JSON: " (also in REST's answer).
-LONE_SURROGATE = f"strings {storable.LONE_SURROGATE}"
-
-
 def decode_json(data: str | bytes) -> Any:
     """A strict JSON body: UTF-8, no NaN or Infinity, numbers that fit, an object (or, for a batch, a
     non-empty array of objects). Anything else is a 400 with a reason, never an internal error."""
@@ -153,7 +148,7 @@ def decode_json(data: str | bytes) -> Any:
     except ValueError as exc:  # NaN, Infinity, 1e999, a number of thousands of digits
         raise HTTPException(400, f"Malformed JSON: {exc}") from None
     if has_lone_surrogate(text, value):
-        raise HTTPException(400, f"Malformed JSON: {LONE_SURROGATE}")
+        raise HTTPException(400, f"Malformed JSON: strings {LONE_SURROGATE}")
     if isinstance(value, list):
         if not value or not all(isinstance(item, dict) for item in value):
             raise HTTPException(400, "A batch must be a non-empty JSON array of objects")

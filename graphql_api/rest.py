@@ -21,7 +21,6 @@ from graphql_api import queries
 from graphql_api.auth import Principal, api_key_header
 from graphql_api.errors import UNEXPECTED_MESSAGE, ApiError, BadUserInput
 from graphql_api.fields import FIELDS
-from graphql_api.negotiation import LONE_SURROGATE, has_lone_surrogate
 from graphql_api.rest_query import (
     RESOURCE,
     WIRE_RELATIONS,
@@ -33,6 +32,7 @@ from graphql_api.rest_query import (
     relation_columns,
 )
 from graphql_api.services import Services
+from graphql_api.storable import LONE_SURROGATE, has_lone_surrogate
 from graphql_api.time_limit import within_time_limit
 
 logger = logging.getLogger("graphql_api.rest")
@@ -78,7 +78,7 @@ async def read_body(request: Request, max_bytes: int) -> dict[str, Any]:
     if body is None:
         return {}
     if has_lone_surrogate(raw, body):
-        raise BadUserInput(f"Malformed JSON body: {LONE_SURROGATE}.")
+        raise BadUserInput(f"Malformed JSON body: strings {LONE_SURROGATE}.")
     if not isinstance(body, dict):
         raise BadUserInput("The request body must be a JSON object.")
     return body
