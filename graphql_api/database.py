@@ -135,19 +135,21 @@ def api_error(exc: BaseException) -> ApiError | None:
 
     Takes SQLAlchemy's errors and the drivers' own (the compiled path calls asyncpg and sqlite3 directly).
     """
+    if isinstance(exc, ApiError):  # already what the client is told (the work budget, say)
+        return exc
+    driver_error: BaseException = exc
+    if isinstance(exc, sa_exc.DBAPIError) and isinstance(exc.orig, BaseException):
+        driver_error = exc.orig
+    # Before the checks below: a statement stopped by the budget is no outage (TimeoutError is an OSError).
+    work = work_budget.current()
+    if work is not None and work.exhausted and _stopped(driver_error):
+        return work.error()
     if isinstance(exc, sa_exc.TimeoutError):  # every pooled connection is busy
         return ServiceUnavailable()
     if isinstance(exc, OSError):  # refused, unreachable, or no answer within connect_timeout
         return ServiceUnavailable()
-    if isinstance(exc, sa_exc.DBAPIError):
-        if exc.connection_invalidated:
-            return ServiceUnavailable()
-        driver_error: BaseException = exc.orig if isinstance(exc.orig, BaseException) else exc
-    else:
-        driver_error = exc
-    work = work_budget.current()
-    if work is not None and work.exhausted and _stopped(driver_error):
-        return work.error()
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return ServiceUnavailable()
     sqlstate = str(getattr(driver_error, "sqlstate", None) or "")
     if sqlstate == _QUERY_CANCELED:
         return Timeout()

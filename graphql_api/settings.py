@@ -111,7 +111,7 @@ class Settings:
     max_batch_size: int = 10
     request_timeout_seconds: float = 10.0
     # Database time one request may use, over all its statements (CPU time on SQLite); 0: no limit.
-    request_work_seconds: float = 1.0
+    request_work_seconds: float = 0.8
     # Requests of one key in progress at once per server process; more wait up to POOL_TIMEOUT (0: off).
     max_requests_per_key: int = 4
     rate_limit_per_second: float = 0.0

@@ -24,7 +24,7 @@ from graphql_api import work_budget
 from graphql_api.compiler.cache import LRU
 from graphql_api.compiler.driver import DriverStatement
 from graphql_api.database import Database, api_error, configure_sqlite_connection, request_connect_args
-from graphql_api.errors import ServiceUnavailable
+from graphql_api.errors import ServiceUnavailable, WorkLimitExceeded
 
 # How much CPU time a statement may take on the event loop's thread before it moves to a worker
 # thread (CPU time, so that a busy machine preempting the process does not count).
@@ -225,15 +225,21 @@ class AsyncpgRunner:
                 if work is None:
                     values.append(await connection.fetchval(statement.sql, *params))
                     continue
-                # Cancelled on the server past what the request's work budget has left.
+                # Past what the request's work budget has left, the await is cancelled: asyncpg then
+                # cancels the statement on the server (its own `timeout=` would close the connection
+                # under the cancel request, leaving the statement running).
                 started = time.monotonic()
                 try:
-                    value = await connection.fetchval(
-                        statement.sql, *params, timeout=max(work.remaining, 0.001)
-                    )
-                finally:
+                    async with asyncio.timeout(max(work.remaining, 0.001)):
+                        value = await connection.fetchval(statement.sql, *params)
+                except TimeoutError:
                     work.charge(time.monotonic() - started)
+                    self._closing.add(asyncio.ensure_future(self._close(connection)))
+                    raise work.error() from None
+                work.charge(time.monotonic() - started)
                 values.append(value)
+        except WorkLimitExceeded:
+            raise
         except asyncio.CancelledError:
             # asyncpg asks the server to cancel the statement: let that finish, then close.
             self._closing.add(asyncio.ensure_future(self._close(connection)))
