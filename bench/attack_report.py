@@ -152,4 +152,19 @@ def table(result: dict[str, Any]) -> str:
         )
         if target["not_met_by"]:
             lines.append(f"  {'':56s}    missed by: {', '.join(target['not_met_by'])}")
+    lines += ["", summary_line(result)]
     return "\n".join(lines)
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    """One line of name=value, as `python -m bench` ends: each target's worst attack per database
+    (`pg_`: PostgreSQL, `-` when not attacked) and how many targets held."""
+    figures: dict[str, float | None] = {}
+    for prefix, backend in (("", "SQLite"), ("pg_", "PostgreSQL")):
+        rows = [r for s in result["datasets"] if s["server"].startswith(backend) for r in s["attacks"]]
+        for name, _, _ in TARGETS:
+            values = [v for row in rows if (v := figure(row, name)) is not None]
+            figures[f"{prefix}worst_{name}"] = max(values, default=None)
+    pairs = [f"{name}={'-' if v is None else f'{v:.0f}'}" for name, v in figures.items()]
+    met = sum(1 for t in result["targets"] if t["met"])
+    return " ".join([*pairs, f"targets_met={met}/{len(result['targets'])}"])
