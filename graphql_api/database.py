@@ -80,6 +80,9 @@ def _postgresql_options(settings: Settings, *, for_requests: bool) -> dict[str, 
     if for_requests:
         # Every transaction of the server is read-only; the CLI (imports, keys) writes.
         server_settings["default_transaction_read_only"] = "on"
+        # One request, one core: a parallel plan multiplies the CPU that the work budget counts as wall
+        # time (a 0.8 s scan used 1.5 s of CPU), and takes the cores other keys' requests need.
+        server_settings["max_parallel_workers_per_gather"] = "0"
         if settings.statement_timeout_ms > 0:
             # The server cancels a slow statement itself; the client-side limit only guards against a
             # database that stopped answering altogether, so it comes later.

@@ -268,13 +268,17 @@ def test_a_hundred_conditions_over_all_root_fields_are_allowed(gql: GraphQL, pro
 
 
 @BOTH_PATHS
-@pytest.mark.parametrize("items", [11, 900])
-def test_more_conditions_are_refused_before_any_sql(gql: GraphQL, project: str, items: int) -> None:
+# 11 conditions used by 10 roots are counted per use; a variable already past the limit on its own is
+# refused before graphql-core coerces it (that alone cost ~90 ms for 900 conditions).
+@pytest.mark.parametrize(("items", "counted"), [(11, 110), (900, 900)])
+def test_more_conditions_are_refused_before_any_sql(
+    gql: GraphQL, project: str, items: int, counted: int
+) -> None:
     roots = " ".join(f"r{i}: whatsAppLogCount(where: $w)" for i in range(10))
     body = gql(f"query($w: WhatsAppLogFilter) {{ {roots} }}", {"w": contains_any(items)})
     assert body["errors"] == [
         {
-            "message": f"The filters hold {items * 10} conditions; at most 100 are allowed per request (all "
+            "message": f"The filters hold {counted} conditions; at most 100 are allowed per request (all "
             "filters together). Use `in` for a list of values.",
             "locations": [{"line": 1, "column": 1}],
             "extensions": {"code": "QUERY_TOO_COMPLEX"},
