@@ -121,8 +121,8 @@ def writer(url: str, project_id: str, rate: float, batch: int, stop: Any, result
 
 
 async def _write(url: str, project_id: str, rate: float, batch: int, stop: Any, result: Any) -> None:
-    from graphql_api import models, writes
-    from graphql_api.database import create_engine
+    from graphql_api.data import models, writes
+    from graphql_api.data.database import create_engine
     from graphql_api.settings import Settings
 
     engine = create_engine(Settings(database_url=url))
@@ -245,8 +245,8 @@ def _serve(
 
 
 def _first_project(url: str) -> str:
-    from graphql_api import queries
-    from graphql_api.database import create_engine
+    from graphql_api.data import queries
+    from graphql_api.data.database import create_engine
     from graphql_api.settings import Settings
 
     async def first() -> str:

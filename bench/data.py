@@ -24,9 +24,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from graphql_api import writes
-from graphql_api.migrate import upgrade
-from graphql_api.seed import Plan, seed_demo
+from graphql_api.cli.seed import Plan, seed_demo
+from graphql_api.data import writes
+from graphql_api.data.migrate import upgrade
 
 CACHE = Path(__file__).parent / ".cache"
 POSTGRESQL_ENV = "BENCH_POSTGRESQL_URL"

@@ -10,9 +10,9 @@ from sqlalchemy.dialects import sqlite
 
 from bench import queries as q
 from bench.data import Dataset
-from graphql_api import queries
-from graphql_api.fields import RELATIONS
-from graphql_api.filters import Condition, SortKey, seek
+from graphql_api.data import queries
+from graphql_api.data.fields import RELATIONS
+from graphql_api.data.filters import Condition, SortKey, seek
 
 NEWEST = [SortKey("createdAt", descending=True)]
 BY_STATUS = Condition("status", "eq", q.STATUS)
@@ -30,7 +30,7 @@ def _sql(stmt: Any) -> tuple[str, list[Any]]:
 
 
 def statements(data: Dataset, deep_position: tuple[list[Any], str] | None) -> dict[str, Any]:
-    """The benchmark's statements, built by graphql_api.queries exactly as the API builds them."""
+    """The benchmark's statements, built by graphql_api.data.queries exactly as the API builds them."""
     project = data.largest_project
     by_status = queries.LogScope(project, BY_STATUS)
     incident = RELATIONS["incident"]

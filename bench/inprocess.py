@@ -25,9 +25,9 @@ from starlette.types import ASGIApp
 from bench import queries as q
 from bench.asgi import post_json
 from bench.data import Dataset, plain_dsn
-from graphql_api.app import create_app
-from graphql_api.fields import FIELDS
-from graphql_api.filters import SortKey
+from graphql_api.data.fields import FIELDS
+from graphql_api.data.filters import SortKey
+from graphql_api.http.app import create_app
 from graphql_api.settings import Settings
 
 
@@ -217,7 +217,7 @@ def floor_variant(data: Dataset, plain: Driver, limit: int) -> Variant:
 async def _deep_cursor(api: Api, project_id: str, depth: int) -> str | None:
     """A cursor at `depth` rows into the page query's order, made with the server's own secret."""
     try:
-        from graphql_api.cursors import encode_cursor
+        from graphql_api.data.cursors import encode_cursor
     except ImportError:  # a checkout from before the connection: its rows are left out
         return None
     (row,) = (await api.data(q.row_at(depth - 1)))["whatsAppLogs"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphql_api.fields import FIELDS
+from graphql_api.data.fields import FIELDS
 
 # Every scalar field of a log, as the issue asks.
 SCALARS = " ".join(FIELDS)

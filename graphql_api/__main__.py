@@ -1,5 +1,5 @@
 import sys
 
-from graphql_api.cli import main
+from graphql_api.cli.commands import main
 
 sys.exit(main())

@@ -13,7 +13,7 @@ GRAPHIQL_VERSION="${GRAPHIQL_VERSION:-4.1.2}"
 REACT_VERSION="${REACT_VERSION:-18.3.1}"
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-vendor="$root/graphql_api/static/graphiql/vendor"
+vendor="$root/graphql_api/http/static/graphiql/vendor"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 

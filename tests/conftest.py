@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event
 from starlette.testclient import TestClient
 
-from graphql_api.app import create_app
+from graphql_api.http.app import create_app
 from graphql_api.settings import Settings
 from tests.databases import (
     BACKENDS,

@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from graphql_api.migrate import upgrade
+from graphql_api.data.migrate import upgrade
 
 TEST_DATABASE_URL = "TEST_DATABASE_URL"
 BACKENDS = ("sqlite", "postgresql")

@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from graphql_api import models, writes
-from graphql_api.fields import RELATIONS
-from graphql_api.models import new_id
+from graphql_api.data import models, writes
+from graphql_api.data.fields import RELATIONS
+from graphql_api.data.models import new_id
 
 T = TypeVar("T")
 

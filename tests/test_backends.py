@@ -19,9 +19,10 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert
 from starlette.testclient import TestClient
 
-from graphql_api import cli, models
-from graphql_api.app import create_app
-from graphql_api.database import Database
+from graphql_api import cli
+from graphql_api.data import models
+from graphql_api.data.database import Database
+from graphql_api.http.app import create_app
 from graphql_api.settings import Settings
 from tests.conftest import GraphQL
 from tests.factories import Factory
@@ -103,7 +104,7 @@ def test_the_servers_connections_refuse_to_write(settings: Settings, factory: Fa
 
 
 async def _projects(conn: Any) -> list[dict[str, str]]:
-    from graphql_api import queries
+    from graphql_api.data import queries
 
     return [{"id": row.id, "name": row.name} for row in await queries.list_projects(conn)]
 
@@ -258,7 +259,7 @@ SEED_NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 def _answers(database_url: str) -> dict[str, Any]:
     """Seed the demo data and a few odd texts, then run every query: the JSON answers, in order."""
-    from graphql_api.seed import Plan, seed_demo
+    from graphql_api.cli.seed import Plan, seed_demo
 
     factory = Factory(database_url)
     summary = factory.run(lambda conn: seed_demo(conn, Plan(projects=2, logs=400, seed=7, now=SEED_NOW)))

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from graphql_api.cli import main
+from graphql_api.cli.commands import main
 from tests.conftest import GraphQL
 from tests.factories import Factory
 from tests.live import serve

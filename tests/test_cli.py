@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from graphql_api.app import create_app
+from graphql_api.http.app import create_app
 from graphql_api.settings import Settings
 from tests.conftest import GraphQL, backend_params, empty_database_url
 from tests.factories import Factory

@@ -15,9 +15,9 @@ import pytest
 from starlette.testclient import TestClient
 from strawberry.extensions import SchemaExtension
 
-from graphql_api.app import create_app
 from graphql_api.compiler import CompiledExecution
-from graphql_api.fields import FIELDS, RELATIONS
+from graphql_api.data.fields import FIELDS, RELATIONS
+from graphql_api.http.app import create_app
 from graphql_api.schema import build_schema
 from graphql_api.settings import Settings
 from tests.conftest import GraphQL

@@ -24,10 +24,10 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from graphql_api.app import create_app
 from graphql_api.compiler import CompiledExecution
-from graphql_api.fields import FIELDS, RELATIONS, SORTABLE
-from graphql_api.filters import OPERATORS
+from graphql_api.data.fields import FIELDS, RELATIONS, SORTABLE
+from graphql_api.data.filters import OPERATORS
+from graphql_api.http.app import create_app
 from graphql_api.schema import build_schema
 from graphql_api.schema.inputs import WhatsAppLogStatus
 from graphql_api.settings import Settings

@@ -20,9 +20,9 @@ import pytest
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
-from graphql_api.app import create_app
-from graphql_api.auth import PERMISSIONS
-from graphql_api.cli import main
+from graphql_api.cli.commands import main
+from graphql_api.data.auth import PERMISSIONS
+from graphql_api.http.app import create_app
 from graphql_api.settings import Settings
 from tests.conftest import GraphQL, empty_database_url
 from tests.factories import Factory
@@ -252,7 +252,7 @@ def test_an_ambiguous_or_unknown_key_reference_is_refused(
 ) -> None:
     project = factory.project()
     ids = iter(["abcd1111-0000-4000-8000-000000000001", "abcd2222-0000-4000-8000-000000000002"])
-    monkeypatch.setattr("graphql_api.writes.new_id", lambda: next(ids))
+    monkeypatch.setattr("graphql_api.data.writes.new_id", lambda: next(ids))
     _create_key(cli, database_url, project)
     _create_key(cli, database_url, project)
 

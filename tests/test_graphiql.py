@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from starlette.testclient import TestClient
 
-from graphql_api.app import create_app
+from graphql_api.http.app import create_app
 from graphql_api.settings import Settings
 from tests.factories import Factory
 from tests.live import LiveServer, serve

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from graphql_api.app import create_app
-from graphql_api.cli import main
-from graphql_api.fields import FIELDS, PROJECT, RELATIONS
+from graphql_api.cli.commands import main
+from graphql_api.data.fields import FIELDS, PROJECT, RELATIONS
+from graphql_api.http.app import create_app
 from graphql_api.settings import Settings
 from tests.factories import Factory
 from tests.rest_client import Rest

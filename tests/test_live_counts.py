@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import case, delete, literal, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from graphql_api.fields import LOG
-from graphql_api.models import GUID
+from graphql_api.data.fields import LOG
+from graphql_api.data.models import GUID
 from tests.conftest import GraphQL
 from tests.factories import BASE_TIME, Factory
 

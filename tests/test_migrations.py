@@ -13,8 +13,8 @@ from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from graphql_api.migrate import alembic_config
-from graphql_api.models import Base
+from graphql_api.data.migrate import alembic_config
+from graphql_api.data.models import Base
 
 T = TypeVar("T")
 

@@ -16,10 +16,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from graphql_api import queries
-from graphql_api.app import create_app
-from graphql_api.auth import hash_secret
-from graphql_api.logs import JsonFormatter
+from graphql_api.data import queries
+from graphql_api.data.auth import hash_secret
+from graphql_api.http.app import create_app
+from graphql_api.http.logs import JsonFormatter
 from graphql_api.settings import Settings
 from tests.conftest import GraphQL, StatementCounter
 from tests.factories import Factory

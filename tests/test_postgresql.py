@@ -15,9 +15,9 @@ from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from graphql_api import cli, errors
-from graphql_api.app import create_app
-from graphql_api.database import Database
-from graphql_api.migrate import alembic_config
+from graphql_api.data.database import Database
+from graphql_api.data.migrate import alembic_config
+from graphql_api.http.app import create_app
 from graphql_api.settings import Settings
 from tests.conftest import GraphQL
 from tests.databases import PostgresServer

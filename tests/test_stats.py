@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from graphql_api import models, writes
-from graphql_api.app import create_app
-from graphql_api.models import new_id
+from graphql_api.data import models, writes
+from graphql_api.data.models import new_id
+from graphql_api.http.app import create_app
 from graphql_api.settings import Settings
 from tests.conftest import GraphQL, StatementCounter
 from tests.factories import Factory

@@ -36,7 +36,7 @@ from hypothesis_graphql import Mode, nodes
 from hypothesis_graphql import queries as schema_queries
 from starlette.testclient import TestClient
 
-from graphql_api.fields import RELATIONS
+from graphql_api.data.fields import RELATIONS
 from graphql_api.schema import build_schema
 from tests.factories import Factory
 from tests.fuzz_strategies import PHASES, awkward, through_fragments

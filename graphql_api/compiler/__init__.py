@@ -7,7 +7,7 @@ import strawberry
 
 from graphql_api.compiler.execution import CompiledExecution, RawJSON, compiled_response
 from graphql_api.compiler.extension import CompiledExecutionExtension
-from graphql_api.services import Services
+from graphql_api.data.services import Services
 
 __all__ = ["CompiledExecution", "RawJSON", "compiled_response", "install"]
 

@@ -26,21 +26,21 @@ import strawberry
 from graphql import DocumentNode, GraphQLError, GraphQLNonNull
 from strawberry.types import ExecutionResult
 
-from graphql_api.auth import Principal
 from graphql_api.compiler.arguments import Arguments
 from graphql_api.compiler.cache import LRU
-from graphql_api.compiler.cursors import new_marker, sign_cursors
+from graphql_api.compiler.cursor_signing import new_marker, sign_cursors
 from graphql_api.compiler.driver import DriverStatement, to_driver
 from graphql_api.compiler.plan import NotCompilable, Plan, RootField, Typename, VariablePlan, build_plan
 from graphql_api.compiler.repeat import fast_path_safe
 from graphql_api.compiler.roots import ROOT_FIELDS
 from graphql_api.compiler.runner import Elsewhere, runner_for
 from graphql_api.compiler.statements import Build
-from graphql_api.database import api_error, log_failure
+from graphql_api.data.auth import Principal
+from graphql_api.data.database import api_error, log_failure
+from graphql_api.data.filters import SortKey
+from graphql_api.data.services import Services
 from graphql_api.errors import ApiError
-from graphql_api.filters import SortKey
-from graphql_api.observability import note_operation
-from graphql_api.services import Services
+from graphql_api.request_record import note_operation
 
 logger = logging.getLogger("graphql_api.compiler")
 

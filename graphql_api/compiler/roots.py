@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from graphql_api.compiler.connection import whats_app_logs_connection
+from graphql_api.compiler.connection_json import whats_app_logs_connection
 from graphql_api.compiler.statements import RootBuilder, whats_app_log, whats_app_log_count, whats_app_logs
-from graphql_api.compiler.stats import whats_app_log_stats
+from graphql_api.compiler.stats_json import whats_app_log_stats
 
 ROOT_FIELDS: dict[str, RootBuilder] = {
     "whatsAppLogs": whats_app_logs,

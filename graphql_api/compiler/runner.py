@@ -20,10 +20,10 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
-from graphql_api import work_budget
 from graphql_api.compiler.cache import LRU
 from graphql_api.compiler.driver import DriverStatement
-from graphql_api.database import Database, api_error, configure_sqlite_connection, request_connect_args
+from graphql_api.data import work_budget
+from graphql_api.data.database import Database, api_error, configure_sqlite_connection, request_connect_args
 from graphql_api.errors import ServiceUnavailable, WorkLimitExceeded
 
 # How much CPU time a statement may take on the event loop's thread before it moves to a worker

@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy import BindParameter, ColumnElement, FromClause, Select, bindparam, func, select
 
-from graphql_api import queries
 from graphql_api.compiler import emit
 from graphql_api.compiler.plan import Field, NotCompilable, Selection, Typename
-from graphql_api.fields import FIELDS, LOG, PROJECT, RELATIONS, Relation
-from graphql_api.filters import SortKey, check_page, order_by
+from graphql_api.data import queries
+from graphql_api.data.fields import FIELDS, LOG, PROJECT, RELATIONS, Relation
+from graphql_api.data.filters import SortKey, check_page, order_by
 from graphql_api.schema.inputs import to_node, to_sort_keys
 from graphql_api.settings import Settings
 

@@ -10,7 +10,7 @@ from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, Parser
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from graphql_api.schema.errors import ErrorCodes
+from graphql_api.schema.error_codes import ErrorCodes
 from graphql_api.schema.limits import Limits
 from graphql_api.schema.query import Query
 from graphql_api.schema.resolvers import PlainFieldsExecutor, read_rows_directly

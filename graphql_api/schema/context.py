@@ -7,10 +7,10 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from graphql_api.auth import Principal, api_key_header
+from graphql_api.data.auth import Principal, api_key_header
+from graphql_api.data.services import Services
 from graphql_api.errors import ApiError
 from graphql_api.schema.loaders import Loaders
-from graphql_api.services import Services
 
 
 class Context:

@@ -8,8 +8,8 @@ from typing import Any
 
 import strawberry
 
-from graphql_api.fields import FIELDS, SORTABLE
-from graphql_api.filters import All, AnyOf, Condition, Node, Not, SortKey
+from graphql_api.data.fields import FIELDS, SORTABLE
+from graphql_api.data.filters import All, AnyOf, Condition, Node, Not, SortKey
 
 _EQ = "Equal to this value."
 _NE = "Not equal to this value; also matches records where the field is null."

@@ -43,8 +43,8 @@ from graphql.execution.values import (
     get_variable_values,
 )
 
+from graphql_api.data.filters import too_many_conditions
 from graphql_api.errors import ApiError, QueryTooComplex
-from graphql_api.filters import too_many_conditions
 
 CODE = QueryTooComplex.code
 # What a list field without a `limit` argument is assumed to return.

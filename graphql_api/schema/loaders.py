@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.dataloader import DataLoader
 
-from graphql_api import queries
-from graphql_api.auth import Principal
-from graphql_api.services import Services
+from graphql_api.data import queries
+from graphql_api.data.auth import Principal
+from graphql_api.data.services import Services
 
 _MISSING = object()
 

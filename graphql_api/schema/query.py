@@ -6,14 +6,20 @@ from typing import Annotated, Any
 
 import strawberry
 
-from graphql_api import queries, stats
-from graphql_api.filters import check_page
-from graphql_api.queries import LogScope
-from graphql_api.schema.connection import WhatsAppLogConnection, whats_app_logs_connection
+from graphql_api.data import queries
+from graphql_api.data import stats_queries as stats
+from graphql_api.data.filters import check_page
+from graphql_api.data.queries import LogScope
 from graphql_api.schema.context import Context
 from graphql_api.schema.inputs import WhatsAppLogFilter, WhatsAppLogOrderBy, to_node, to_sort_keys
+from graphql_api.schema.log_connection import WhatsAppLogConnection, whats_app_logs_connection
 from graphql_api.schema.selection import log_fields, log_selection
-from graphql_api.schema.stats import WhatsAppLogGroupBy, WhatsAppLogStatsBucket, group_key_names, to_buckets
+from graphql_api.schema.stats_buckets import (
+    WhatsAppLogGroupBy,
+    WhatsAppLogStatsBucket,
+    group_key_names,
+    to_buckets,
+)
 from graphql_api.schema.types import WhatsAppLog
 
 Info = strawberry.Info[Context, None]

@@ -21,7 +21,7 @@ from graphql import (
     SelectionSetNode,
 )
 
-from graphql_api.fields import FIELDS, PROJECT, RELATIONS
+from graphql_api.data.fields import FIELDS, PROJECT, RELATIONS
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from strawberry.extensions import SchemaExtension
 
-from graphql_api.observability import note_operation
+from graphql_api.request_record import note_operation
 
 
 class RecordOperation(SchemaExtension):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import strawberry
 
-from graphql_api.fields import RELATIONS
+from graphql_api.data.fields import RELATIONS
 from graphql_api.schema.inputs import KNOWN_STATUSES
 from graphql_api.schema.scalars import Phone
 

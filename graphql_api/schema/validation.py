@@ -28,10 +28,9 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types.arguments import convert_argument
 
-from graphql_api import stats
 from graphql_api.compiler.cache import LRU
-from graphql_api.filters import check_page, depth, size, too_many_conditions
-from graphql_api.schema.connection import page_size
+from graphql_api.data import stats_queries as stats
+from graphql_api.data.filters import check_page, depth, size, too_many_conditions
 from graphql_api.schema.inputs import WhatsAppLogFilter, to_node
 from graphql_api.schema.limits import (
     FilterDepth,
@@ -42,6 +41,7 @@ from graphql_api.schema.limits import (
     shape_rule,
     too_complex,
 )
+from graphql_api.schema.log_connection import page_size
 
 # Strawberry adds these two to every validation (see strawberry.schema.schema.validate_document).
 _STRAWBERRY_RULES = (MaybeNullValidationRule, OneOfInputValidationRule)

@@ -1,0 +1,101 @@
+"""Opaque, tamper-checked cursors for keyset pagination.
+
+A cursor carries the sort order, the project and the last row's sort values and id, signed with an
+HMAC under the deployment's `CURSOR_SECRET`. Anything else (an edited, truncated or forged cursor, one
+from another sort order or another project's key) is refused as BAD_USER_INPUT, so the keyset query
+only ever sees values it produced itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from graphql_api.data.fields import SORTABLE
+from graphql_api.data.filters import SortKey, sort_keys
+from graphql_api.errors import BadUserInput
+
+_MAC_BYTES = 16
+MAX_CURSOR_LENGTH = 2000
+
+
+def sort_spec(keys: Sequence[SortKey]) -> str:
+    """A short text naming the sort order, such as `status+createdAt-`."""
+    return "".join(f"{k.field}{'-' if k.descending else '+'}" for k in sort_keys(keys))
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret: str, payload: bytes) -> bytes:
+    return hmac.new(secret.encode(), payload, hashlib.sha256).digest()[:_MAC_BYTES]
+
+
+def _dump(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _load(field: str, value: Any) -> Any:
+    if value is None:
+        return None
+    kind = SORTABLE[field].kind
+    if kind == "datetime":
+        return datetime.fromisoformat(value)
+    if kind == "int":
+        return int(value)
+    return str(value)
+
+
+def encode_cursor(secret: str, *, keys: Sequence[SortKey], project_id: str, row: Any) -> str:
+    """The cursor just after `row` (any object whose attributes are the sort columns and `id`)."""
+    keys = sort_keys(keys)
+    values = [getattr(row, SORTABLE[k.field].column.key) for k in keys]
+    return signed(secret, cursor_payload(keys=keys, project_id=project_id, values=values, last_id=row.id))
+
+
+def cursor_payload(*, keys: Sequence[SortKey], project_id: str, values: Sequence[Any], last_id: str) -> bytes:
+    """What a cursor says: the sort order, the project, the row's sort values (dates in ISO) and id."""
+    dumped = [_dump(value) for value in values]
+    return json.dumps([sort_spec(keys), project_id, dumped, last_id], separators=(",", ":")).encode()
+
+
+def signed(secret: str, payload: bytes) -> str:
+    """The cursor for a payload (the compiled path signs the payloads its SQL built)."""
+    return f"{_b64(payload)}.{_b64(_mac(secret, payload))}"
+
+
+def decode_cursor(
+    secret: str, cursor: str, *, keys: Sequence[SortKey], project_id: str, argument: str
+) -> tuple[list[Any], str]:
+    """The sort values and id a cursor points at; BAD_USER_INPUT unless this query made it."""
+    invalid = BadUserInput(f"`{argument}` is not a cursor of this query; start again without it.")
+    if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_LENGTH or cursor.count(".") != 1:
+        raise invalid
+    body, mac = cursor.split(".")
+    try:
+        payload, signature = _unb64(body), _unb64(mac)
+    except (binascii.Error, ValueError):
+        raise invalid from None
+    if not hmac.compare_digest(signature, _mac(secret, payload)):
+        raise invalid
+    spec, owner, values, last_id = json.loads(payload)
+    if owner != project_id:
+        raise invalid
+    keys = sort_keys(keys)
+    if spec != sort_spec(keys):
+        raise BadUserInput(
+            f"`{argument}` is a cursor of another sort order ({spec}); "
+            "pass the same `orderBy` as the page it came from, or start again without it."
+        )
+    return [_load(k.field, v) for k, v in zip(keys, values, strict=True)], str(last_id)

@@ -1,0 +1,50 @@
+"""What one server process holds for all requests: settings, database engines, the key cache."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from graphql_api.data.auth import Authenticator, Principal
+from graphql_api.data.database import Database
+from graphql_api.data.ratelimit import RateLimiter
+from graphql_api.request_record import note
+from graphql_api.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Database
+    authenticator: Authenticator
+    # CURSOR_SECRET, or one made for this process when unset (see Settings.cursor_secret).
+    cursor_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    # RATE_LIMIT_PER_SECOND per key id (off when 0); every authorized request takes a token.
+    rate_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
+
+    @classmethod
+    def create(cls, settings: Settings) -> Services:
+        return cls(
+            settings=settings,
+            database=Database(settings),
+            authenticator=Authenticator(settings.auth_cache_seconds),
+            cursor_secret=settings.cursor_secret or secrets.token_urlsafe(32),
+            rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+        )
+
+    async def authorize(self, api_key: str | None) -> Principal:
+        """The principal for an `ApiKey` header, allowed to read logs; raises otherwise (RateLimited
+        when the key has used up its rate)."""
+        principal = self.authenticator.cached(api_key)
+        if principal is None:
+            # Only a key not verified within AUTH_CACHE_SECONDS costs a connection.
+            async with self.database.reader() as conn:
+                principal = await self.authenticator.authenticate(conn, api_key)
+        # The request's log line names the key by id; the secret never leaves this function.
+        note(key_id=principal.key_id)
+        self.rate_limiter.check(principal.key_id)
+        principal.require_read()
+        return principal
+
+    async def close(self) -> None:
+        await self.database.dispose()

@@ -1,0 +1,171 @@
+"""The ASGI application: GraphQL, the health probes, request ids, CORS."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from graphql_api import compiler
+from graphql_api.data import queries, work_budget
+from graphql_api.data.ratelimit import KeyGate
+from graphql_api.data.services import Services
+from graphql_api.errors import RateLimited
+from graphql_api.http import graphiql, home
+from graphql_api.http.body_limit import BodyLimit
+from graphql_api.http.graphql_view import GraphQLView
+from graphql_api.http.observability import METRICS_CONTENT_TYPE, Metrics, ObservabilityMiddleware
+from graphql_api.http.rest import routes as rest_routes
+from graphql_api.request_record import note
+from graphql_api.schema import build_schema
+from graphql_api.settings import Settings
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestIdMiddleware:
+    """Every response carries `X-Request-Id`: the client's, when it sent a sane one, else a new one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class RequestWorkMiddleware:
+    """Every request gets its budget of database work (REQUEST_WORK_SECONDS, see work_budget), and waits
+    its turn when its key already has MAX_REQUESTS_PER_KEY requests in progress (ratelimit.KeyGate)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.seconds = settings.request_work_seconds
+        self.gate = KeyGate(settings.max_requests_per_key, settings.pool_timeout)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            release = await self.gate.enter(dict(scope["headers"]).get(b"apikey"))
+        except RateLimited as refusal:
+            note(outcome=refusal.code)
+            body = {"errors": [{"message": refusal.message, "extensions": {"code": refusal.code}}]}
+            response = JSONResponse(body, status_code=refusal.http_status, headers=refusal.headers)
+            await response(scope, receive, send)
+            return
+        try:
+            with work_budget.budget(self.seconds):
+                await self.app(scope, receive, send)
+        finally:
+            release()
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    services = services or Services.create(settings)
+
+    metrics = Metrics()
+    metrics.instrument(services.database)
+
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def metrics_endpoint(_: Request) -> Response:
+        return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+    async def readyz(_: Request) -> JSONResponse:
+        try:
+            async with services.database.reader() as conn:
+                await queries.ping(conn)
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    schema = build_schema(settings)
+    # Installed last, after every extension of build_schema, so that it runs after all validation.
+    compiled = (
+        compiler.install(schema, services, cache_size=settings.compiled_cache_size)
+        if settings.compiled_execution
+        else None
+    )
+    graphql = GraphQLView(
+        services,
+        compiled=compiled,
+        schema=schema,
+        graphql_ide="graphiql" if settings.graphiql else None,
+        allow_queries_via_get=True,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        metrics.close()
+        if compiled is not None:
+            compiled.close()
+        await services.close()
+
+    # Inside RequestIdMiddleware, so that the request log line carries the request id.
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(ObservabilityMiddleware, metrics=metrics),
+        Middleware(RequestWorkMiddleware, settings=settings),
+    ]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["ApiKey", "Content-Type", "X-Request-Id"],
+                expose_headers=["X-Request-Id"],
+                max_age=600,
+            )
+        )
+    app = Starlette(
+        routes=[
+            home.route(settings),
+            # Every method reaches the view, which refuses all but GET and POST with a JSON body.
+            Route("/graphql", BodyLimit(graphql, settings.max_body_bytes)),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            *([Route("/metrics", metrics_endpoint, methods=["GET"])] if settings.metrics else []),
+            *rest_routes(),
+            *([graphiql.assets_route()] if settings.graphiql else []),
+        ],
+        middleware=middleware,
+        exception_handlers={404: home.http_error, 405: home.http_error},
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.compiled = compiled
+    app.state.metrics = metrics
+    return app
+
+
+def app_from_env() -> Starlette:
+    """The factory `graphql-api serve` hands to uvicorn (each worker builds its own)."""
+    return create_app(Settings.from_env())

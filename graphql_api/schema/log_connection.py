@@ -1,0 +1,163 @@
+"""`whatsAppLogsConnection`: keyset (cursor) pagination, as fast 100,000 rows deep as on the first page.
+
+`skip` makes the database walk past every skipped row; a cursor names the last row seen (its sort
+values and id), so the next page starts at that spot in the index. See graphql_api/cursors.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import strawberry
+
+from graphql_api.data import queries
+from graphql_api.data.cursors import decode_cursor, encode_cursor
+from graphql_api.data.filters import SortKey, check_page, sort_keys
+from graphql_api.errors import BadUserInput
+from graphql_api.schema.context import Context
+from graphql_api.schema.inputs import WhatsAppLogFilter, WhatsAppLogOrderBy, to_node, to_sort_keys
+from graphql_api.schema.selection import log_selection
+from graphql_api.schema.types import WhatsAppLog
+
+Info = strawberry.Info[Context, None]
+DEFAULT_FIRST = 10
+
+
+@dataclass(frozen=True)
+class _Page:
+    rows: Sequence[Any]
+    keys: tuple[SortKey, ...]
+    project_id: str
+    secret: str
+    scope: queries.LogScope  # for the total count
+
+    def cursor(self, row: Any) -> str:
+        return encode_cursor(self.secret, keys=self.keys, project_id=self.project_id, row=row)
+
+
+@strawberry.type(description="Where a page sits in the whole list.")
+class PageInfo:
+    has_next_page: bool = strawberry.field(
+        description="Whether logs follow this page (going backward: whether `before` was given)."
+    )
+    has_previous_page: bool = strawberry.field(
+        description="Whether logs precede this page (going forward: whether `after` was given)."
+    )
+    start_cursor: str | None = strawberry.field(description="Cursor of the first log of the page.")
+    end_cursor: str | None = strawberry.field(description="Cursor of the last log of the page.")
+
+
+@strawberry.type(description="A log and its cursor.")
+class WhatsAppLogEdge:
+    node: WhatsAppLog = strawberry.field(description="The log.")
+    page: strawberry.Private[_Page]
+
+    @strawberry.field(description="Pass as `after` (or `before`) to continue from this log.")
+    def cursor(self) -> str:
+        return self.page.cursor(self.node)
+
+
+@strawberry.type(description="A page of logs with cursors to continue from, in the requested order.")
+class WhatsAppLogConnection:
+    page: strawberry.Private[_Page]
+    page_info: PageInfo = strawberry.field(description="Cursors of the page's ends; whether more follow.")
+
+    @strawberry.field(description="The page's logs with their cursors.")
+    def edges(self) -> list[WhatsAppLogEdge]:
+        return [WhatsAppLogEdge(node=row, page=self.page) for row in self.page.rows]
+
+    @strawberry.field(description="The page's logs (the same as `edges { node }`).")
+    def nodes(self) -> list[WhatsAppLog]:
+        return self.page.rows  # type: ignore[return-value]
+
+    @strawberry.field(description="How many logs match the filter in all (counted only when asked for).")
+    async def total_count(self, info: Info) -> int:
+        async with info.context.services.database.reader() as conn:
+            return await queries.count_logs(conn, scope=self.page.scope)
+
+
+def page_size(first: int | None, last: int | None) -> int:
+    """The page size `first` or `last` asks for (BAD_USER_INPUT for both, or out of 1 to 100)."""
+    if first is not None and last is not None:
+        raise BadUserInput("Pass `first` or `last`, not both.")
+    if last is not None:
+        check_page(skip=0, limit=last, limit_name="last")
+        return last
+    size = DEFAULT_FIRST if first is None else first
+    check_page(skip=0, limit=size, limit_name="first")
+    return size
+
+
+async def whats_app_logs_connection(
+    info: Info,
+    where: Annotated[
+        WhatsAppLogFilter | None,
+        strawberry.argument(
+            description="Only logs matching this filter (default: all of the project's logs)."
+        ),
+    ] = None,
+    order_by: Annotated[
+        list[WhatsAppLogOrderBy] | None,
+        strawberry.argument(
+            description="Sort keys in priority order; default `[{createdAt: DESC}]`. "
+            "A cursor only works with the order it was made in."
+        ),
+    ] = None,
+    first: Annotated[
+        int | None,
+        strawberry.argument(
+            description=f"The first N logs after `after`, 1 to 100 (default {DEFAULT_FIRST})."
+        ),
+    ] = None,
+    after: Annotated[
+        str | None, strawberry.argument(description="Start after the log with this cursor.")
+    ] = None,
+    last: Annotated[
+        int | None, strawberry.argument(description="The last N logs before `before`, 1 to 100.")
+    ] = None,
+    before: Annotated[
+        str | None, strawberry.argument(description="End before the log with this cursor.")
+    ] = None,
+) -> WhatsAppLogConnection:
+    size = page_size(first, last)
+    backward = last is not None
+    principal = await info.context.principal()
+    settings = info.context.settings
+    secret = info.context.services.cursor_secret
+    keys = sort_keys(to_sort_keys(order_by))
+    project_id = principal.project_id
+
+    def position(cursor: str | None, argument: str) -> tuple[list[Any], str] | None:
+        if cursor is None:
+            return None
+        return decode_cursor(secret, cursor, keys=keys, project_id=project_id, argument=argument)
+
+    after_at, before_at = position(after, "after"), position(before, "before")
+    scope = queries.LogScope.of(project_id, to_node(where), settings)
+    selection = log_selection(info, ("nodes",), ("edges", "node"))
+    async with info.context.services.database.reader() as conn:
+        rows: Sequence[Any] = await queries.seek_logs(
+            conn,
+            scope=scope,
+            order=keys,
+            limit=size + 1,  # one more tells whether another page follows
+            after=after_at,
+            before=before_at,
+            backward=backward,
+            fields=selection.fields,  # seek_logs adds the sort columns, for the cursors
+        )
+        more = len(rows) > size
+        rows = rows[1:] if backward and more else rows[:size]
+        await info.context.loaders.preload(
+            conn, project_id=project_id, relations=selection.relations, rows=rows
+        )
+    page = _Page(rows=rows, keys=keys, project_id=project_id, secret=secret, scope=scope)
+    page_info = PageInfo(
+        has_next_page=before is not None if backward else more,
+        has_previous_page=more if backward else after is not None,
+        start_cursor=page.cursor(rows[0]) if rows else None,
+        end_cursor=page.cursor(rows[-1]) if rows else None,
+    )
+    return WhatsAppLogConnection(page=page, page_info=page_info)
