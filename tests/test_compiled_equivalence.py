@@ -26,10 +26,10 @@ from starlette.testclient import TestClient
 
 from graphql_api.compiler import CompiledExecution
 from graphql_api.data.fields import FIELDS, RELATIONS, SORTABLE
-from graphql_api.data.filters import OPERATORS
+from graphql_api.data.kinds import DATETIME, ID, INT, STRING, Kind
 from graphql_api.http.app import create_app
 from graphql_api.schema import build_schema
-from graphql_api.schema.inputs import WhatsAppLogStatus
+from graphql_api.schema.inputs import CHOICES
 from graphql_api.settings import Settings
 from tests.factories import BASE_TIME, Factory
 from tests.fuzz_strategies import PHASES, awkward, json_body, through_fragments
@@ -88,12 +88,12 @@ class Seeded:
         self.key = factory.api_key(self.project)
 
 
-def _values(seeded: Seeded, kind: str) -> st.SearchStrategy[Any]:
-    if kind == "id":
+def _values(seeded: Seeded, kind: Kind) -> st.SearchStrategy[Any]:
+    if kind is ID:
         return st.sampled_from([*seeded.ids[:6], "not-a-uuid", "00000000-0000-0000-0000-000000000000"])
-    if kind == "int":
+    if kind is INT:
         return st.sampled_from(INTS)
-    if kind == "datetime":
+    if kind is DATETIME:
         return st.sampled_from([m.isoformat() for m in seeded.moments[:9]] + ["2026-07-01"])
     return st.sampled_from([t[:40] for t in TEXTS] + ["sent", "ün", "+1 555 2", "ΣΑΣ", "i̇stanbul"])
 
@@ -103,7 +103,7 @@ def _condition(seeded: Seeded) -> st.SearchStrategy[dict[str, Any]]:
     def build(draw: st.DrawFn) -> dict[str, Any]:
         name = draw(st.sampled_from(sorted(FIELDS)))
         field = FIELDS[name]
-        op = draw(st.sampled_from(sorted(OPERATORS[field.kind] - {"not_contains"})))
+        op = draw(st.sampled_from(sorted(field.kind.operators - {"not_contains"})))
         graphql_op = {"in": "in", "not_in": "notIn", "starts_with": "startsWith", "ends_with": "endsWith",
                       "is_null": "isNull"}.get(op, op)  # fmt: skip
         values = _values(seeded, field.kind)
@@ -119,7 +119,7 @@ def _condition(seeded: Seeded) -> st.SearchStrategy[dict[str, Any]]:
 
 
 # `statusIn` takes the WhatsAppLogStatus enum: its names, bare in a literal (see _literal).
-STATUS_NAMES = sorted(WhatsAppLogStatus.__members__)
+STATUS_NAMES = sorted(CHOICES["status"].__members__)
 
 
 def _filters(seeded: Seeded) -> st.SearchStrategy[dict[str, Any]]:
@@ -415,14 +415,14 @@ def test_control_characters_nul_and_lone_surrogates_in_filters_answer_alike(comp
         "stats": "whatsAppLogStats(where: $w, groupBy: [STATUS]) { status count }",
         "connection": "whatsAppLogsConnection(where: $w, first: 5) { totalCount nodes { id } }",
     }
-    string_fields = sorted(name for name, f in FIELDS.items() if f.kind == "string")
+    string_fields = sorted(name for name, f in FIELDS.items() if f.kind is STRING)
 
     @st.composite
     def conditions(draw: st.DrawFn) -> dict[str, Any]:
         name = draw(st.sampled_from([*string_fields, "id", "incidentId"]))
-        ops = ["eq", "ne", "in", "notIn"] if FIELDS[name].kind == "id" else sorted(STRING_FILTERS)
+        ops = ["eq", "ne", "in", "notIn"] if FIELDS[name].kind is ID else sorted(STRING_FILTERS)
         op = draw(st.sampled_from(ops))
-        strings = awkward(seeded.ids[:2] if FIELDS[name].kind == "id" else texts)
+        strings = awkward(seeded.ids[:2] if FIELDS[name].kind is ID else texts)
         value = draw(st.lists(strings, min_size=1, max_size=3) if STRING_FILTERS[op] else strings)
         condition = {name: {op: value}}
         # Now and then next to a condition that matches: the awkward one must not disturb it.

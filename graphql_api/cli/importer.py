@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from graphql_api.data import models, queries, writes
 from graphql_api.data.fields import FIELDS, LOG, PROJECT, RELATIONS, Relation
-from graphql_api.data.filters import INT_MAX, INT_MIN, canonical_id
+from graphql_api.data.kinds import DATETIME, ID, INT, INT_MAX, INT_MIN, STRING, Kind, canonical_id
 from graphql_api.data.models import new_id, utcnow
 from graphql_api.data.storable import OUTSIDE_CALENDAR, OutsideCalendar, parse_instant, text_problem
 from graphql_api.http.rest_params import WIRE_FIELDS, WIRE_RELATIONS, relation_columns, title
@@ -83,16 +83,16 @@ def _shown(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)[:80]
 
 
-def _value(key: str, kind: str, value: object, max_length: int | None = None) -> Any:
+def _value(key: str, kind: Kind, value: object, max_length: int | None = None) -> Any:
     """A JSON value checked against a field kind; raises ValueError saying what is wrong."""
-    if kind == "id":
+    if kind is ID:
         if isinstance(value, str) and _CANONICAL_UUID.match(value):
             return value  # the common case, without building a UUID object
         canonical = canonical_id(value)
         if canonical is None:
             raise ValueError(f"{key} is not an ID (a UUID): {_shown(value)}")
         return canonical
-    if kind == "string":
+    if kind is STRING:
         if not isinstance(value, str):
             raise ValueError(f"{key} must be text, not {_shown(value)}")
         problem = text_problem(value)
@@ -101,7 +101,7 @@ def _value(key: str, kind: str, value: object, max_length: int | None = None) ->
         if max_length is not None and len(value) > max_length:
             raise ValueError(f"{key} is longer than {max_length} characters")
         return value
-    if kind == "int":
+    if kind is INT:
         if isinstance(value, bool) or not isinstance(value, int) or not INT_MIN <= value <= INT_MAX:
             raise ValueError(f"{key} must be a whole number (32-bit), not {_shown(value)}")
         return value
@@ -133,13 +133,13 @@ def _related(name: str, relation: Relation, value: object) -> tuple[str, str | N
     for key in value:
         if key not in allowed:
             raise ValueError(f'{name} has an unknown field "{key}"')
-    record_id = _value(f"{name}._id", "id", value.get("_id"))
+    record_id = _value(f"{name}._id", ID, value.get("_id"))
     label = value.get(relation.label)
     if label is not None:
-        label = _value(f"{name}.{relation.label}", "string", label, _length(relation.table, relation.label))
+        label = _value(f"{name}.{relation.label}", STRING, label, _length(relation.table, relation.label))
     created = value.get("createdAt")
     if created is not None:
-        created = _value(f"{name}.createdAt", "datetime", created)
+        created = _value(f"{name}.createdAt", DATETIME, created)
     return record_id, label, created
 
 
@@ -171,7 +171,7 @@ class _Column:
 
     key: str  # the REST name
     column: str
-    kind: str
+    kind: Kind
     required: bool
     max_length: int | None
 

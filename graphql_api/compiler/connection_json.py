@@ -17,13 +17,12 @@ from sqlalchemy.types import String
 
 from graphql_api.compiler import emit
 from graphql_api.compiler.plan import Field, NotCompilable, Selection, Typename
-from graphql_api.compiler.statements import Build, json_object, log_fields, log_object
+from graphql_api.compiler.statements import Build, Built, json_object, log_fields, log_object
 from graphql_api.data import queries
-from graphql_api.data.cursors import decode_cursor
 from graphql_api.data.fields import SORTABLE
-from graphql_api.data.filters import SortKey, order_by, reverse, sort_keys
-from graphql_api.schema.inputs import to_sort_keys
-from graphql_api.schema.log_connection import page_size
+from graphql_api.data.filters import SortKey, order_by, reverse
+from graphql_api.data.kinds import DATETIME
+from graphql_api.schema import roots
 
 
 def _node_selections(selection: Selection) -> list[Selection]:
@@ -62,7 +61,7 @@ class _Page:
         for key in self.keys:
             field = SORTABLE[key.field]
             column = rows.c[field.column.key]
-            values.append(emit.IsoDateTime(column) if field.kind == "datetime" else column)
+            values.append(emit.IsoDateTime(column) if field.kind is DATETIME else column)
         marker = literal_column(f"'{self.build.cursor_marker}'", String())
         return marker + emit.JsonList(*values, rows.c.id)
 
@@ -89,31 +88,17 @@ class _Page:
         return build_edge
 
 
-def whats_app_logs_connection(
-    args: Mapping[str, Any], selection: Selection | None, build: Build
-) -> Select[Any]:
+def whats_app_logs_connection(args: Mapping[str, Any], selection: Selection | None, build: Build) -> Built:
     assert selection is not None
-    size = page_size(args.get("first"), args.get("last"))
-    backward = args.get("last") is not None
-    keys = sort_keys(to_sort_keys(args.get("order_by")))
-    build.cursor_keys = keys
-
-    def position(cursor: str | None, argument: str) -> tuple[list[Any], str] | None:
-        if cursor is None:
-            return None
-        # Whether a cursor is valid depends on the caller's project: remember this one for it alone.
-        build.per_project = True
-        return decode_cursor(
-            build.cursor_secret, cursor, keys=keys, project_id=build.caller_project, argument=argument
-        )
-
-    after, before = position(args.get("after"), "after"), position(args.get("before"), "before")
-    scope = build.scope(args.get("where"))
+    spec = roots.logs_seek(args)
+    keys, size, backward = spec.keys, spec.size, spec.backward
+    after, before = spec.positions(build.cursor_secret, build.caller_project)
+    scope = build.scope(spec)
     fields = sorted({name for nodes in _node_selections(selection) for name in log_fields(nodes)})
     seek = queries.select_seek_logs(
         scope=scope,
         order=keys,
-        limit=size + 1,  # one more tells whether another page follows
+        limit=spec.fetch,
         after=after,
         before=before,
         backward=backward,
@@ -131,9 +116,12 @@ def whats_app_logs_connection(
         row = page.visible(first=first, last=not first).subquery()
         return select(page.cursor(row)).select_from(row).scalar_subquery()
 
+    def flag(value: Any) -> Any:  # the spec's answer: the SQL of `more`, or a constant
+        return emit.JsonBool(true() if value else false()) if isinstance(value, bool) else value
+
     page_info = {
-        "hasNextPage": emit.JsonBool(true() if before is not None else false()) if backward else more,
-        "hasPreviousPage": more if backward else emit.JsonBool(true() if after is not None else false()),
+        "hasNextPage": flag(spec.has_next_page(more)),
+        "hasPreviousPage": flag(spec.has_previous_page(more)),
         "startCursor": cursor_at(first=True),
         "endCursor": cursor_at(first=False),
     }
@@ -161,4 +149,6 @@ def whats_app_logs_connection(
             pairs.append((key, json_object(info)))
         else:
             raise NotCompilable(f"WhatsAppLogConnection.{item.name}")
-    return select(emit.JsonBytes(json_object(pairs)))
+    # Whether a cursor is valid depends on the caller's project: remember this one for it alone.
+    per_project = spec.after_cursor is not None or spec.before_cursor is not None
+    return Built(select(emit.JsonBytes(json_object(pairs))), cursor_keys=keys, per_project=per_project)

@@ -315,13 +315,13 @@ class CompiledExecution:
                 cursor_marker=self._cursor_marker,
             )
             try:
-                roots = self._compile(plan, variables, build)
+                roots, per_project = self._compile(plan, variables, build)
             except (NotCompilable, ApiError, GraphQLError):
                 return None  # the regular path reports what is wrong with the arguments
             except Exception:  # noqa: BLE001 - a gap in the compiler must not cost the request
                 logger.warning("could not compile an operation; answering on the regular path", exc_info=True)
                 return None
-            if build.per_project:
+            if per_project:
                 self._statements.put(shared, _PER_PROJECT)
                 self._statements.put((*shared, principal.project_id), roots)
             else:
@@ -330,8 +330,10 @@ class CompiledExecution:
 
     def _compile(
         self, plan: Plan | VariablePlan, variables: dict[str, Any] | None, build: Build
-    ) -> tuple[_Root, ...]:
+    ) -> tuple[tuple[_Root, ...], bool]:
+        """The roots' statements, and whether they hold for the caller's project alone."""
         coerced = self._arguments.variables(plan.operation, variables)
+        per_project = False
         if isinstance(plan, VariablePlan):
             plan = plan.with_variables(coerced)
         roots: list[_Root] = []
@@ -341,14 +343,14 @@ class CompiledExecution:
                 roots.append(_Root(encoded_key, None, None, json.dumps(field.type_name).encode()))
                 continue
             args = self._arguments.of_field(field.name, field.node, coerced)
-            build.cursor_keys = None
             built = ROOT_FIELDS[field.name](args, field.selection, build)
-            if isinstance(built, bytes):
-                roots.append(_Root(encoded_key, field, None, built))
+            per_project = per_project or built.per_project
+            if isinstance(built.statement, bytes):
+                roots.append(_Root(encoded_key, field, None, built.statement))
             else:
-                statement = to_driver(built, self._dialect)
-                roots.append(_Root(encoded_key, field, statement, cursor_keys=build.cursor_keys))
-        return tuple(roots)
+                statement = to_driver(built.statement, self._dialect)
+                roots.append(_Root(encoded_key, field, statement, cursor_keys=built.cursor_keys))
+        return tuple(roots), per_project
 
 
 def compiled_response(body: dict[str, Any]) -> bytes:

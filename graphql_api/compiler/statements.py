@@ -17,8 +17,8 @@ from graphql_api.compiler import emit
 from graphql_api.compiler.plan import Field, NotCompilable, Selection, Typename
 from graphql_api.data import queries
 from graphql_api.data.fields import FIELDS, LOG, PROJECT, RELATIONS, Relation
-from graphql_api.data.filters import SortKey, check_page, order_by
-from graphql_api.schema.inputs import to_node, to_sort_keys
+from graphql_api.data.filters import SortKey, order_by
+from graphql_api.schema import roots
 from graphql_api.settings import Settings
 
 # Compiled statements are cached without the caller's project: it is bound at execution time.
@@ -29,28 +29,36 @@ _PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
 NULL = b"null"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Build:
     """What a root field needs from its surroundings to build its statement."""
 
     dialect: str
     settings: Settings
     # The caller's project and the cursor secret: only to read cursors, whose validity depends on
-    # them; a statement built with them is remembered for that project alone (`per_project`).
+    # them; a statement built with them is remembered for that project alone (`Built.per_project`).
     caller_project: str = ""
     cursor_secret: str = ""
-    # Marks the cursors in the JSON for signing after the statement ran (see compiler.cursors).
+    # Marks the cursors in the JSON for signing after the statement ran (see compiler.cursor_signing).
     cursor_marker: str = ""
-    per_project: bool = False
-    cursor_keys: tuple[SortKey, ...] | None = None  # the sort order of the cursors to sign
 
     @property
     def project_id(self) -> BindParameter[str]:
         return bindparam(PROJECT_PARAM, value=_PLACEHOLDER, type_=LOG.c.project_id.type)
 
-    def scope(self, where: Any) -> queries.LogScope:
-        """The caller's logs that match a root field's `where` argument (a filter input, or None)."""
-        return queries.LogScope.of(self.project_id, to_node(where), self.settings)
+    def scope(self, spec: roots.Filtered) -> queries.LogScope:
+        """The caller's logs that match a root field's filter (the project bound at execution)."""
+        return spec.scope(self.project_id, self.settings)
+
+
+@dataclass(frozen=True)
+class Built:
+    """A root field's statement: a SELECT of one value (JSON text or an integer), or the bytes of its
+    JSON when no SQL is needed; with the sort order of the cursors to sign in it, if any."""
+
+    statement: Select[Any] | bytes
+    cursor_keys: tuple[SortKey, ...] | None = None
+    per_project: bool = False  # it depends on the caller's project (it read a cursor)
 
 
 def scalar(type_name: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -72,9 +80,12 @@ def json_object(pairs: list[tuple[str, ColumnElement[Any]]]) -> emit.JsonObject:
     return emit.JsonObject(*args)
 
 
-# Fields of the related types (Incident, Monitor, Project...) and their columns; `title` or `name`
-# is the relation's label.
-RELATED_COLUMNS = {"id": "id", "createdAt": "created_at", "name": "name", "title": "title"}
+def related_columns(relation: Relation) -> dict[str, str]:
+    """The fields of a related type (Incident, Project...) and their columns, as schema/types.py has them."""
+    columns = {"id": "id", relation.label: relation.label}
+    if relation.shows_created_at:
+        columns["createdAt"] = "created_at"
+    return columns
 
 
 def _related(relation: Relation, selection: Selection, log: FromClause, build: Build) -> ColumnElement[Any]:
@@ -84,8 +95,8 @@ def _related(relation: Relation, selection: Selection, log: FromClause, build: B
         if isinstance(item, Typename):
             pairs.append((key, emit.constant(item.type_name)))
             continue
-        column = RELATED_COLUMNS.get(item.name)
-        if column is None or column not in table.c or item.selection is not None:
+        column = related_columns(relation).get(item.name)
+        if column is None or item.selection is not None:
             raise NotCompilable(f"related field {item.name}")
         pairs.append((key, scalar(item.type_name, table.c[column])))
     return (
@@ -125,40 +136,38 @@ def log_object(selection: Selection, log: FromClause, build: Build) -> emit.Json
     return json_object(pairs)
 
 
-# A root field's statement from its converted arguments and selection: a SELECT of one value (JSON
-# text or an integer), or the bytes of its JSON when no SQL is needed.
-RootBuilder = Callable[[Mapping[str, Any], Selection | None, Build], "Select[Any] | bytes"]
+# A root field's statement from its converted arguments and selection.
+RootBuilder = Callable[[Mapping[str, Any], Selection | None, Build], Built]
 
 
-def whats_app_logs(args: Mapping[str, Any], selection: Selection | None, build: Build) -> Select[Any]:
+def whats_app_logs(args: Mapping[str, Any], selection: Selection | None, build: Build) -> Built:
     assert selection is not None
-    check_page(skip=args["skip"], limit=args["limit"])
-    keys = to_sort_keys(args.get("order_by"))
+    spec = roots.logs_page(args)
     inner = queries.select_logs(
-        scope=build.scope(args.get("where")),
-        order=keys,
-        skip=args["skip"],
-        limit=args["limit"],
+        scope=build.scope(spec),
+        order=spec.order,
+        skip=spec.skip,
+        limit=spec.limit,
         fields=log_fields(selection),
     )
     if build.dialect == "sqlite":
         # Each row's object built by the page's own SELECT (no copy of its columns through a
         # subquery), the objects joined as text in the (limited, so kept and not flattened) order.
         page = inner.with_only_columns(log_object(selection, LOG, build).label("obj")).subquery("l")
-        return select(emit.JsonBytes(emit.JoinedArray(page.c.obj)))
+        return Built(select(emit.JsonBytes(emit.JoinedArray(page.c.obj))))
     # json_agg's own ORDER BY guarantees the page order.
-    inner = inner.add_columns(func.row_number().over(order_by=order_by(keys)).label("_ord"))
+    inner = inner.add_columns(func.row_number().over(order_by=order_by(spec.order)).label("_ord"))
     log = inner.subquery("l")
-    return select(emit.JsonBytes(emit.JsonArray(log_object(selection, log, build), log.c._ord)))
+    return Built(select(emit.JsonBytes(emit.JsonArray(log_object(selection, log, build), log.c._ord))))
 
 
-def whats_app_log(args: Mapping[str, Any], selection: Selection | None, build: Build) -> Select[Any] | bytes:
+def whats_app_log(args: Mapping[str, Any], selection: Selection | None, build: Build) -> Built:
     assert selection is not None
     inner = queries.select_log(project_id=build.project_id, log_id=args["id"], fields=log_fields(selection))
     if inner is None:
-        return NULL
-    return select(emit.JsonBytes(log_object(selection, inner.subquery("l"), build)))
+        return Built(NULL)
+    return Built(select(emit.JsonBytes(log_object(selection, inner.subquery("l"), build))))
 
 
-def whats_app_log_count(args: Mapping[str, Any], selection: Selection | None, build: Build) -> Select[Any]:
-    return queries.select_count(scope=build.scope(args.get("where")))
+def whats_app_log_count(args: Mapping[str, Any], selection: Selection | None, build: Build) -> Built:
+    return Built(queries.select_count(scope=build.scope(roots.log_count(args))))

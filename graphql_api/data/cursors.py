@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from graphql_api.data.fields import SORTABLE
@@ -42,21 +41,6 @@ def _mac(secret: str, payload: bytes) -> bytes:
     return hmac.new(secret.encode(), payload, hashlib.sha256).digest()[:_MAC_BYTES]
 
 
-def _dump(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-def _load(field: str, value: Any) -> Any:
-    if value is None:
-        return None
-    kind = SORTABLE[field].kind
-    if kind == "datetime":
-        return datetime.fromisoformat(value)
-    if kind == "int":
-        return int(value)
-    return str(value)
-
-
 def encode_cursor(secret: str, *, keys: Sequence[SortKey], project_id: str, row: Any) -> str:
     """The cursor just after `row` (any object whose attributes are the sort columns and `id`)."""
     keys = sort_keys(keys)
@@ -66,7 +50,7 @@ def encode_cursor(secret: str, *, keys: Sequence[SortKey], project_id: str, row:
 
 def cursor_payload(*, keys: Sequence[SortKey], project_id: str, values: Sequence[Any], last_id: str) -> bytes:
     """What a cursor says: the sort order, the project, the row's sort values (dates in ISO) and id."""
-    dumped = [_dump(value) for value in values]
+    dumped = [SORTABLE[k.field].kind.dump(v) for k, v in zip(sort_keys(keys), values, strict=True)]
     return json.dumps([sort_spec(keys), project_id, dumped, last_id], separators=(",", ":")).encode()
 
 
@@ -98,4 +82,4 @@ def decode_cursor(
             f"`{argument}` is a cursor of another sort order ({spec}); "
             "pass the same `orderBy` as the page it came from, or start again without it."
         )
-    return [_load(k.field, v) for k, v in zip(keys, values, strict=True)], str(last_id)
+    return [SORTABLE[k.field].kind.load(v) for k, v in zip(keys, values, strict=True)], str(last_id)

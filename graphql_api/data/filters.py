@@ -6,16 +6,17 @@ complement of `F`, and `ne` / `notIn` also match rows where the field is null.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, false, not_, or_, true
 from sqlalchemy.sql.elements import UnaryExpression
 
-from graphql_api.data.fields import FIELDS, LOG, SORTABLE, Field, Kind
+from graphql_api.data.fields import FIELDS, LOG, SORTABLE, Field
+from graphql_api.data.kinds import DATETIME, ID, INT, INT_MAX, INT_MIN, STRING, utc
+from graphql_api.data.kinds import canonical_id as canonical_id  # the CLI's, until it imports kinds
 from graphql_api.data.storable import text_problem
 from graphql_api.errors import BadUserInput, QueryTooComplex
 
@@ -35,17 +36,7 @@ Op = Literal[
     "is_null",
 ]
 
-_COMMON: frozenset[str] = frozenset({"eq", "ne", "in", "not_in", "is_null"})
-_ORDERED = _COMMON | {"gt", "gte", "lt", "lte"}
-OPERATORS: dict[Kind, frozenset[str]] = {
-    "id": _COMMON,
-    "string": _COMMON | {"contains", "not_contains", "starts_with", "ends_with"},
-    "int": _ORDERED,
-    "datetime": _ORDERED,
-}
-
 MAX_PAGE_SIZE = 100
-INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -102,45 +93,36 @@ def size(node: Node | None) -> int:
     return sum(size(p) for p in node.parts)
 
 
-def canonical_id(value: object) -> str | None:
-    """The canonical text of a UUID, or None when `value` is not one."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
-
-
 def _value(f: Field, value: Any) -> Any:
     """Check one operand against the field's type; ids that are not UUIDs become None (match nothing)."""
-    if f.kind == "id":
+    if f.kind is ID:
         if not isinstance(value, str):
             raise BadUserInput(f"`{f.name}` takes an id, not {type(value).__name__}.")
         return canonical_id(value)
-    if f.kind == "string":
+    if f.kind is STRING:
         if not isinstance(value, str):
             raise BadUserInput(f"`{f.name}` takes a string, not {type(value).__name__}.")
         problem = text_problem(value)
         if problem is not None:
             raise BadUserInput(f"`{f.name}` values {problem}.")
         return value
-    if f.kind == "int":
+    if f.kind is INT:
         if isinstance(value, bool) or not isinstance(value, int):
             raise BadUserInput(f"`{f.name}` takes an integer.")
         if not INT_MIN <= value <= INT_MAX:
             raise BadUserInput(f"`{f.name}` takes a 32-bit integer.")
         return value
+    assert f.kind is DATETIME
     if not isinstance(value, datetime):
         raise BadUserInput(f"`{f.name}` takes a date-time.")
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    return utc(value)
 
 
 def _condition(c: Condition, max_in_items: int) -> ColumnElement[bool]:
     f = FIELDS.get(c.field)
     if f is None:
         raise BadUserInput(f"Unknown field `{c.field}`.")
-    if c.op not in OPERATORS[f.kind]:
+    if c.op not in f.kind.operators:
         raise BadUserInput(f"`{f.name}` does not support the `{c.op}` operator.")
     col = f.column
 

@@ -14,6 +14,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from graphql_api.data.kinds import utc
+
 
 class GUID(TypeDecorator[str]):
     """A UUID kept as its canonical text: native `uuid` on PostgreSQL, `varchar(36)` elsewhere."""
@@ -52,7 +54,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if not isinstance(value, datetime):
             raise TypeError("a datetime is required")
-        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        moment = utc(value)
         # SQLite compares dates as text: one zone and one format keep that order chronological.
         return moment.replace(tzinfo=None) if dialect.name == "sqlite" else moment
 
@@ -60,7 +62,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         moment: datetime = value
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return utc(moment)
 
     def result_processor(self, dialect: Dialect, coltype: object) -> Any:
         if dialect.name != "sqlite":
@@ -71,7 +73,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             if value is None:
                 return None
             parsed = datetime.fromisoformat(value)
-            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+            return utc(parsed)
 
         return process
 

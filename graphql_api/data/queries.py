@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from graphql_api.data import models
 from graphql_api.data.fields import FIELDS, LOG, PROJECT, RELATIONS, Relation
-from graphql_api.data.filters import Node, SortKey, canonical_id, order_by, reverse, seek, sort_keys, to_sql
+from graphql_api.data.filters import Node, SortKey, order_by, reverse, seek, sort_keys, to_sql
+from graphql_api.data.kinds import canonical_id
 from graphql_api.settings import Settings
 
 API_KEY = models.ApiKey.__table__

@@ -1,6 +1,7 @@
 """Cost and delivery statistics: logs grouped and summed in the database, in one SELECT.
 
-The group keys are data (GROUP_KEYS). Related records (incident, monitor, team) are LEFT JOINed with
+The group keys (GROUP_KEYS) are derived from the registry's `group` entries, and what a bucket
+measures is data too (MEASURES). Related records (incident, monitor, team) are LEFT JOINed with
 the project on the join condition, so a bucket never shows another project's record: a log whose
 foreign key points outside the project falls into the bucket where that relation is null.
 """
@@ -17,7 +18,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from graphql_api.data.fields import LOG, RELATIONS, Relation
+from graphql_api.data.fields import FIELDS, LOG, PERIODS, RELATIONS, Group, Relation
 from graphql_api.data.queries import LogScope
 from graphql_api.errors import BadUserInput
 
@@ -72,23 +73,72 @@ class GroupKey:
     """One way of grouping logs: a log column or expression, or a related record reached by a join."""
 
     name: str
+    group: Group  # its place among the keys and its descriptions
     expression: ColumnElement[Any] | None = None
     relation: Relation | None = None
+    scalar: str = "String"  # the GraphQL scalar of a plain key's value
+    nullable: bool = True  # whether logs may lack a value (a bucket of logs without one)
 
 
-GROUP_KEYS: dict[str, GroupKey] = {
-    k.name: k
-    for k in (
-        GroupKey("status", LOG.c.status),
-        GroupKey("day", utc_day(LOG.c.created_at)),
-        GroupKey("month", utc_month(LOG.c.created_at)),
-        GroupKey("fromNumber", LOG.c.from_number),
-        GroupKey("toNumber", LOG.c.to_number),
-        GroupKey("incident", relation=RELATIONS["incident"]),
-        GroupKey("monitor", relation=RELATIONS["monitor"]),
-        GroupKey("team", relation=RELATIONS["team"]),
-    )
-}
+_PERIODS = {"day": utc_day, "month": utc_month}
+
+
+def _group_keys() -> list[GroupKey]:
+    keys = [
+        GroupKey(f.name, f.group, f.column, scalar=f.scalar, nullable=f.nullable)
+        for f in FIELDS.values()
+        if f.group is not None
+    ]
+    created = FIELDS["createdAt"]
+    keys += [
+        GroupKey(name, group, _PERIODS[name](created.column), nullable=created.nullable)
+        for name, group in PERIODS.items()
+    ]
+    keys += [GroupKey(r.name, r.group, relation=r) for r in RELATIONS.values() if r.group is not None]
+    return sorted(keys, key=lambda k: k.group.rank)
+
+
+# In `WhatsAppLogGroupBy` order.
+GROUP_KEYS: dict[str, GroupKey] = {k.name: k for k in _group_keys()}
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What a bucket sums up about its logs: its API name, the statement's column, GraphQL scalar."""
+
+    name: str
+    column: str
+    scalar: str
+    description: str
+    aggregate: ColumnElement[Any]
+
+
+_COST = LOG.c.whatsapp_cost_in_usd_cents
+
+MEASURES: tuple[Measure, ...] = (
+    Measure("count", "log_count", "Int", "How many logs are in this bucket (at least 1).", func.count()),
+    Measure(
+        "totalCostInUSDCents",
+        "total_cost",
+        "BigInt",
+        "What the bucket's messages cost together, in US cents.",
+        func.coalesce(func.sum(_COST), literal_column("0")),
+    ),
+    Measure(
+        "minCostInUSDCents",
+        "min_cost",
+        "Int",
+        "The cheapest message of the bucket, in US cents.",
+        func.min(_COST),
+    ),
+    Measure(
+        "maxCostInUSDCents",
+        "max_cost",
+        "Int",
+        "The dearest message of the bucket, in US cents.",
+        func.max(_COST),
+    ),
+)
 
 
 def check_bucket_limit(limit: int, *, name: str = "limit") -> None:
@@ -117,7 +167,6 @@ def select_log_stats(
     `log_count` 0 when there is no group key and no log."""
     check_bucket_limit(limit)
     keys = [GROUP_KEYS[name] for name in dict.fromkeys(group_by)]
-    cost = LOG.c.whatsapp_cost_in_usd_cents
     source: FromClause = LOG
     columns: list[ColumnElement[Any]] = []
     groups: list[ColumnElement[Any]] = []
@@ -147,10 +196,7 @@ def select_log_stats(
     return (
         select(
             *columns,
-            func.count().label("log_count"),
-            func.coalesce(func.sum(cost), literal_column("0")).label("total_cost"),
-            func.min(cost).label("min_cost"),
-            func.max(cost).label("max_cost"),
+            *(m.aggregate.label(m.column) for m in MEASURES),
         )
         .select_from(source)
         .where(*scope.conditions())

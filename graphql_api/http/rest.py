@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row
@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from graphql_api.data import queries
 from graphql_api.data.auth import Principal, api_key_header
 from graphql_api.data.fields import FIELDS
+from graphql_api.data.kinds import utc
 from graphql_api.data.services import Services
 from graphql_api.data.storable import LONE_SURROGATE, has_lone_surrogate
 from graphql_api.errors import UNEXPECTED_MESSAGE, ApiError, BadUserInput
@@ -95,7 +96,7 @@ def _reason(exc: Exception) -> str:
 def _plain(value: Any) -> Any:
     """A column value as the platform shows it: dates as ISO 8601 strings, ids as strings."""
     if isinstance(value, datetime):
-        return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)).isoformat()
+        return utc(value).isoformat()
     return value
 
 

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphql_api.data.fields import FIELDS, PROJECT, RELATIONS, SORTABLE, Field, Kind, Relation
-from graphql_api.data.filters import OPERATORS, All, Condition, Node, SortKey, check_page
+from graphql_api.data.fields import FIELDS, PROJECT, RELATIONS, SORTABLE, Field, Relation
+from graphql_api.data.filters import All, Condition, Node, SortKey, check_page
+from graphql_api.data.kinds import DATETIME, ID, INT, STRING, Kind
 from graphql_api.data.storable import OUTSIDE_CALENDAR, OutsideCalendar, parse_instant, text_problem
 from graphql_api.errors import BadUserInput
 
@@ -24,7 +25,7 @@ WIRE_FIELDS: dict[str, str] = {f.rest_name: name for name, f in FIELDS.items()}
 WIRE_RELATIONS: dict[str, Relation] = {**RELATIONS, PROJECT.name: PROJECT}
 
 # Tagged values mean equality on their value; each fits one kind of field.
-TAGS: dict[str, Kind] = {"DateTime": "datetime", "ObjectID": "id", "Phone": "string"}
+TAGS: dict[str, Kind] = {"DateTime": DATETIME, "ObjectID": ID, "Phone": STRING}
 
 # The platform's operators -> the neutral operator (InBetween, Includes, IsNull, NotNull apart).
 COMPARISONS: dict[str, str] = {
@@ -138,37 +139,27 @@ def _plain(key: str, f: Field, value: object) -> Any:
     if isinstance(value, dict):
         tag = value.get("_type")
         if not isinstance(tag, str) or tag not in TAGS or set(value) != {"_type", "value"}:
-            raise _wrong_type(key, _EXPECTED[f.kind], value)
-        if TAGS[tag] != f.kind:
+            raise _wrong_type(key, f.kind.expected, value)
+        if TAGS[tag] is not f.kind:
             raise BadUserInput(f'Invalid value for "{key}": a {tag} value does not fit this field.')
         value = value["value"]
-    if f.kind in ("id", "string"):
-        if not isinstance(value, str):
-            raise _wrong_type(key, _EXPECTED[f.kind], value)
-        problem = text_problem(value)
-        if problem is not None:
-            raise BadUserInput(f'Invalid value for "{key}": text {problem}.')
+    if not f.kind.accepts_json(value):
+        raise _wrong_type(key, f.kind.expected, value)
+    if f.kind is INT:
         return value
-    if f.kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _wrong_type(key, _EXPECTED[f.kind], value)
-        return value
-    if not isinstance(value, str):
-        raise _wrong_type(key, _EXPECTED[f.kind], value)
-    try:
-        return parse_instant(value)
-    except OutsideCalendar:
-        raise BadUserInput(f'Invalid value for "{key}": {json.dumps(value)} {OUTSIDE_CALENDAR}.') from None
-    except ValueError:
-        raise _wrong_type(key, _EXPECTED[f.kind], value) from None
-
-
-_EXPECTED: dict[Kind, str] = {
-    "id": "an ID string",
-    "string": "a string",
-    "int": "a whole number",
-    "datetime": "an ISO 8601 date or date-time string",
-}
+    if f.kind is DATETIME:
+        try:
+            return parse_instant(value)  # type: ignore[arg-type]
+        except OutsideCalendar:
+            raise BadUserInput(
+                f'Invalid value for "{key}": {json.dumps(value)} {OUTSIDE_CALENDAR}.'
+            ) from None
+        except ValueError:
+            raise _wrong_type(key, f.kind.expected, value) from None
+    problem = text_problem(value)  # type: ignore[arg-type]
+    if problem is not None:
+        raise BadUserInput(f'Invalid value for "{key}": text {problem}.')
+    return value
 
 
 def _operator(key: str, name: str, f: Field, spec: dict[str, Any]) -> Node:
@@ -179,7 +170,7 @@ def _operator(key: str, name: str, f: Field, spec: dict[str, Any]) -> Node:
     needed = NEEDS.get(tag) if isinstance(tag, str) else None
     if needed is None:
         raise BadUserInput(f'Invalid query for "{key}": unknown operator {tag!r}.')
-    if needed not in OPERATORS[f.kind]:
+    if needed not in f.kind.operators:
         raise BadUserInput(f'Invalid query for "{key}": the {tag} operator does not apply to this field.')
     if tag in ("IsNull", "NotNull"):
         return Condition(name, "is_null", tag == "IsNull")

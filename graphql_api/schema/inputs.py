@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
-from graphql_api.data.fields import FIELDS, SORTABLE
+from graphql_api.data.fields import FIELDS, SORTABLE, Field
 from graphql_api.data.filters import All, AnyOf, Condition, Node, Not, SortKey
+from graphql_api.data.kinds import DATETIME, ID, INT, STRING, Kind
+from graphql_api.schema.derived import FieldSpec, enum_type, fields_first, optional_list
 
 _EQ = "Equal to this value."
 _NE = "Not equal to this value; also matches records where the field is null."
@@ -76,34 +78,42 @@ class IDFilter:
     is_null: bool | None = strawberry.field(default=strawberry.UNSET, description=_IS_NULL)
 
 
-def _by(field: str) -> str:
-    return f"Conditions on `{field}`."
+def _choices_enum(f: Field) -> type[Enum]:
+    """The enum of the values the platform writes to a free-text field (`WhatsAppLogStatus`)."""
+    assert f.choices is not None
+    members = [
+        (value.upper().replace(" ", "_"), strawberry.enum_value(value, description=f"Stored as `{value}`."))
+        for value in f.choices.values
+    ]
+    return enum_type(f.choices.enum, members, f.choices.description)  # type: ignore[no-any-return]
 
 
-@strawberry.enum(
-    description=(
-        "The statuses the platform writes to `WhatsAppLog.status`, for `statusIn` (which tools "
-        "autocomplete). `status` itself is free text: logs imported from elsewhere may hold other values, "
-        "which `status: {eq: ...}` matches."
-    )
-)
-class WhatsAppLogStatus(Enum):
-    SUCCESS = strawberry.enum_value("Success", description="Stored as `Success`.")
-    SENT = strawberry.enum_value("Sent", description="Stored as `Sent`.")
-    DELIVERED = strawberry.enum_value("Delivered", description="Stored as `Delivered`.")
-    READ = strawberry.enum_value("Read", description="Stored as `Read`.")
-    FAILED = strawberry.enum_value("Failed", description="Stored as `Failed`.")
-    DELETED = strawberry.enum_value("Deleted", description="Stored as `Deleted`.")
-    WARNING = strawberry.enum_value("Warning", description="Stored as `Warning`.")
-    QUEUED = strawberry.enum_value("Queued", description="Stored as `Queued`.")
-    ERROR = strawberry.enum_value("Error", description="Stored as `Error`.")
-    LOW_BALANCE = strawberry.enum_value("Low Balance", description="Stored as `Low Balance`.")
-    NOT_VERIFIED = strawberry.enum_value("Not Verified", description="Stored as `Not Verified`.")
-    UNKNOWN = strawberry.enum_value("Unknown", description="Stored as `Unknown`.")
+_FILTER_INPUTS: dict[Kind, type] = {
+    ID: IDFilter,
+    STRING: StringFilter,
+    INT: IntFilter,
+    DATETIME: DateTimeFilter,
+}
+CHOICES: dict[str, type[Enum]] = {f.name: _choices_enum(f) for f in FIELDS.values() if f.choices}
 
 
-# The stored text of each known status, in the enum's order (for descriptions and documentation).
-KNOWN_STATUSES: tuple[str, ...] = tuple(str(status.value) for status in WhatsAppLogStatus)
+def _choices_attribute(f: Field) -> str:
+    return f"{f.attribute}_in"
+
+
+def _filter_fields() -> list[FieldSpec]:
+    """A condition input per field of the registry, and `<name>In` after a field with choices."""
+    specs: list[FieldSpec] = []
+    for f in FIELDS.values():
+        description = f"Conditions on `{f.name}`.{f.filter_note}"
+        field = strawberry.field(default=strawberry.UNSET, name=f.name, description=description)
+        specs.append((f.attribute, _FILTER_INPUTS[f.kind] | None, field))
+        if f.choices is not None:
+            field = strawberry.field(
+                default=strawberry.UNSET, name=f"{f.name}In", description=f.choices.filter_description
+            )
+            specs.append((_choices_attribute(f), optional_list(CHOICES[f.name]), field))
+    return specs
 
 
 @strawberry.input(
@@ -112,65 +122,8 @@ KNOWN_STATUSES: tuple[str, ...] = tuple(str(status.value) for status in WhatsApp
         "and `not`. `not: F` matches exactly the logs that `F` does not."
     )
 )
+@fields_first(_filter_fields())
 class WhatsAppLogFilter:
-    id: IDFilter | None = strawberry.field(default=strawberry.UNSET, description=_by("id"))
-    created_at: DateTimeFilter | None = strawberry.field(
-        default=strawberry.UNSET, description=_by("createdAt")
-    )
-    updated_at: DateTimeFilter | None = strawberry.field(
-        default=strawberry.UNSET, description=_by("updatedAt")
-    )
-    project_id: IDFilter | None = strawberry.field(default=strawberry.UNSET, description=_by("projectId"))
-    to_number: StringFilter | None = strawberry.field(default=strawberry.UNSET, description=_by("toNumber"))
-    from_number: StringFilter | None = strawberry.field(
-        default=strawberry.UNSET, description=_by("fromNumber")
-    )
-    message_text: StringFilter | None = strawberry.field(
-        default=strawberry.UNSET, description=_by("messageText")
-    )
-    status_message: StringFilter | None = strawberry.field(
-        default=strawberry.UNSET, description=_by("statusMessage")
-    )
-    whatsapp_message_id: StringFilter | None = strawberry.field(
-        default=strawberry.UNSET, name="whatsAppMessageId", description=_by("whatsAppMessageId")
-    )
-    status: StringFilter | None = strawberry.field(
-        default=strawberry.UNSET,
-        description=_by("status") + " Free text, compared exactly: `Failed`, not `failed`; see `statusIn`.",
-    )
-    status_in: list[WhatsAppLogStatus] | None = strawberry.field(
-        default=strawberry.UNSET,
-        description=(
-            "The status is one of these platform statuses: `statusIn: [FAILED, ERROR]` is "
-            '`status: {in: ["Failed", "Error"]}`, with the values autocompleted.'
-        ),
-    )
-    whatsapp_cost_in_usd_cents: IntFilter | None = strawberry.field(
-        default=strawberry.UNSET, name="whatsAppCostInUSDCents", description=_by("whatsAppCostInUSDCents")
-    )
-    incident_id: IDFilter | None = strawberry.field(default=strawberry.UNSET, description=_by("incidentId"))
-    user_id: IDFilter | None = strawberry.field(default=strawberry.UNSET, description=_by("userId"))
-    alert_id: IDFilter | None = strawberry.field(default=strawberry.UNSET, description=_by("alertId"))
-    monitor_id: IDFilter | None = strawberry.field(default=strawberry.UNSET, description=_by("monitorId"))
-    scheduled_maintenance_id: IDFilter | None = strawberry.field(
-        default=strawberry.UNSET, description=_by("scheduledMaintenanceId")
-    )
-    status_page_id: IDFilter | None = strawberry.field(
-        default=strawberry.UNSET, description=_by("statusPageId")
-    )
-    status_page_announcement_id: IDFilter | None = strawberry.field(
-        default=strawberry.UNSET, description=_by("statusPageAnnouncementId")
-    )
-    team_id: IDFilter | None = strawberry.field(default=strawberry.UNSET, description=_by("teamId"))
-    on_call_duty_policy_id: IDFilter | None = strawberry.field(
-        default=strawberry.UNSET, description=_by("onCallDutyPolicyId")
-    )
-    on_call_duty_policy_escalation_rule_id: IDFilter | None = strawberry.field(
-        default=strawberry.UNSET, description=_by("onCallDutyPolicyEscalationRuleId")
-    )
-    on_call_duty_policy_schedule_id: IDFilter | None = strawberry.field(
-        default=strawberry.UNSET, description=_by("onCallDutyPolicyScheduleId")
-    )
     and_: list[WhatsAppLogFilter] | None = strawberry.field(
         default=strawberry.UNSET, name="and", description="Every one of these filters must match."
     )
@@ -188,6 +141,17 @@ class SortOrder(Enum):
     DESC = strawberry.enum_value("DESC", description="Largest, latest or Z first; nulls last.")
 
 
+def _sort_fields() -> list[FieldSpec]:
+    specs: list[FieldSpec] = []
+    for f in sorted(SORTABLE.values(), key=lambda f: f.sort.rank if f.sort else 0):
+        note = f.sort.note if f.sort else ""
+        field = strawberry.field(
+            default=strawberry.UNSET, name=f.name, description=f"Sort by {f.name}{note}."
+        )
+        specs.append((f.attribute, SortOrder | None, field))
+    return specs
+
+
 @strawberry.input(
     one_of=True,
     description=(
@@ -195,21 +159,9 @@ class SortOrder(Enum):
         "in the direction of the last key, always breaks ties so pages never overlap."
     ),
 )
+@fields_first(_sort_fields())
 class WhatsAppLogOrderBy:
-    created_at: SortOrder | None = strawberry.field(
-        default=strawberry.UNSET, description="Sort by createdAt."
-    )
-    updated_at: SortOrder | None = strawberry.field(
-        default=strawberry.UNSET, description="Sort by updatedAt."
-    )
-    status: SortOrder | None = strawberry.field(default=strawberry.UNSET, description="Sort by status.")
-    to_number: SortOrder | None = strawberry.field(default=strawberry.UNSET, description="Sort by toNumber.")
-    from_number: SortOrder | None = strawberry.field(
-        default=strawberry.UNSET, description="Sort by fromNumber (logs without one come first going up)."
-    )
-    whatsapp_cost_in_usd_cents: SortOrder | None = strawberry.field(
-        default=strawberry.UNSET, name="whatsAppCostInUSDCents", description="Sort by whatsAppCostInUSDCents."
-    )
+    pass
 
 
 _OPERATORS = ("eq", "ne", "in_", "not_in", "contains", "starts_with", "ends_with", "gt", "gte", "lt", "lte")
@@ -237,11 +189,13 @@ def to_node(where: WhatsAppLogFilter | None) -> Node | None:
         return None
     parts: list[Node] = []
     for name, f in FIELDS.items():
-        operators = getattr(where, f.column.key)
+        operators = getattr(where, f.attribute)
         if _given(operators):
             parts.extend(_conditions(name, operators))
-    if where.status_in is not None and where.status_in is not strawberry.UNSET:
-        parts.append(Condition("status", "in", [status.value for status in where.status_in]))
+        if f.choices is not None:
+            chosen = getattr(where, _choices_attribute(f))
+            if _given(chosen):
+                parts.append(Condition(name, "in", [choice.value for choice in chosen]))
     if where.and_:
         parts.append(All(tuple(n for n in map(to_node, where.and_) if n is not None)))
     if where.or_ is not None and where.or_ is not strawberry.UNSET:
@@ -257,7 +211,13 @@ def to_sort_keys(order_by: list[WhatsAppLogOrderBy] | None) -> list[SortKey]:
     keys: list[SortKey] = []
     for element in order_by or ():
         for name, f in SORTABLE.items():
-            direction = getattr(element, f.column.key)
+            direction = getattr(element, f.attribute)
             if _given(direction):
                 keys.append(SortKey(name, descending=direction is SortOrder.DESC))
     return keys
+
+
+Where = Annotated[
+    WhatsAppLogFilter | None,
+    strawberry.argument(description="Only logs matching this filter (default: all of the project's logs)."),
+]

@@ -13,16 +13,15 @@ from typing import Annotated, Any
 import strawberry
 
 from graphql_api.data import queries
-from graphql_api.data.cursors import decode_cursor, encode_cursor
-from graphql_api.data.filters import SortKey, check_page, sort_keys
-from graphql_api.errors import BadUserInput
+from graphql_api.data.cursors import encode_cursor
+from graphql_api.data.filters import SortKey
+from graphql_api.schema import roots
 from graphql_api.schema.context import Context
-from graphql_api.schema.inputs import WhatsAppLogFilter, WhatsAppLogOrderBy, to_node, to_sort_keys
+from graphql_api.schema.inputs import WhatsAppLogOrderBy, Where
 from graphql_api.schema.selection import log_selection
 from graphql_api.schema.types import WhatsAppLog
 
 Info = strawberry.Info[Context, None]
-DEFAULT_FIRST = 10
 
 
 @dataclass(frozen=True)
@@ -78,26 +77,9 @@ class WhatsAppLogConnection:
             return await queries.count_logs(conn, scope=self.page.scope)
 
 
-def page_size(first: int | None, last: int | None) -> int:
-    """The page size `first` or `last` asks for (BAD_USER_INPUT for both, or out of 1 to 100)."""
-    if first is not None and last is not None:
-        raise BadUserInput("Pass `first` or `last`, not both.")
-    if last is not None:
-        check_page(skip=0, limit=last, limit_name="last")
-        return last
-    size = DEFAULT_FIRST if first is None else first
-    check_page(skip=0, limit=size, limit_name="first")
-    return size
-
-
 async def whats_app_logs_connection(
     info: Info,
-    where: Annotated[
-        WhatsAppLogFilter | None,
-        strawberry.argument(
-            description="Only logs matching this filter (default: all of the project's logs)."
-        ),
-    ] = None,
+    where: Where = None,
     order_by: Annotated[
         list[WhatsAppLogOrderBy] | None,
         strawberry.argument(
@@ -108,7 +90,7 @@ async def whats_app_logs_connection(
     first: Annotated[
         int | None,
         strawberry.argument(
-            description=f"The first N logs after `after`, 1 to 100 (default {DEFAULT_FIRST})."
+            description=f"The first N logs after `after`, 1 to 100 (default {roots.DEFAULT_FIRST})."
         ),
     ] = None,
     after: Annotated[
@@ -121,42 +103,35 @@ async def whats_app_logs_connection(
         str | None, strawberry.argument(description="End before the log with this cursor.")
     ] = None,
 ) -> WhatsAppLogConnection:
-    size = page_size(first, last)
-    backward = last is not None
+    spec = roots.logs_seek(
+        {"where": where, "order_by": order_by, "first": first, "after": after, "last": last, "before": before}
+    )
     principal = await info.context.principal()
-    settings = info.context.settings
     secret = info.context.services.cursor_secret
-    keys = sort_keys(to_sort_keys(order_by))
     project_id = principal.project_id
-
-    def position(cursor: str | None, argument: str) -> tuple[list[Any], str] | None:
-        if cursor is None:
-            return None
-        return decode_cursor(secret, cursor, keys=keys, project_id=project_id, argument=argument)
-
-    after_at, before_at = position(after, "after"), position(before, "before")
-    scope = queries.LogScope.of(project_id, to_node(where), settings)
+    after_at, before_at = spec.positions(secret, project_id)
+    scope = spec.scope(project_id, info.context.settings)
     selection = log_selection(info, ("nodes",), ("edges", "node"))
     async with info.context.services.database.reader() as conn:
         rows: Sequence[Any] = await queries.seek_logs(
             conn,
             scope=scope,
-            order=keys,
-            limit=size + 1,  # one more tells whether another page follows
+            order=spec.keys,
+            limit=spec.fetch,
             after=after_at,
             before=before_at,
-            backward=backward,
+            backward=spec.backward,
             fields=selection.fields,  # seek_logs adds the sort columns, for the cursors
         )
-        more = len(rows) > size
-        rows = rows[1:] if backward and more else rows[:size]
+        more = len(rows) > spec.size
+        rows = rows[1:] if spec.backward and more else rows[: spec.size]
         await info.context.loaders.preload(
             conn, project_id=project_id, relations=selection.relations, rows=rows
         )
-    page = _Page(rows=rows, keys=keys, project_id=project_id, secret=secret, scope=scope)
+    page = _Page(rows=rows, keys=spec.keys, project_id=project_id, secret=secret, scope=scope)
     page_info = PageInfo(
-        has_next_page=before is not None if backward else more,
-        has_previous_page=more if backward else after is not None,
+        has_next_page=spec.has_next_page(more),
+        has_previous_page=spec.has_previous_page(more),
         start_cursor=page.cursor(rows[0]) if rows else None,
         end_cursor=page.cursor(rows[-1]) if rows else None,
     )

@@ -8,26 +8,19 @@ import strawberry
 
 from graphql_api.data import queries
 from graphql_api.data import stats_queries as stats
-from graphql_api.data.filters import check_page
-from graphql_api.data.queries import LogScope
+from graphql_api.schema import roots
 from graphql_api.schema.context import Context
-from graphql_api.schema.inputs import WhatsAppLogFilter, WhatsAppLogOrderBy, to_node, to_sort_keys
+from graphql_api.schema.inputs import WhatsAppLogOrderBy, Where
 from graphql_api.schema.log_connection import WhatsAppLogConnection, whats_app_logs_connection
 from graphql_api.schema.selection import log_fields, log_selection
 from graphql_api.schema.stats_buckets import (
     WhatsAppLogGroupBy,
     WhatsAppLogStatsBucket,
-    group_key_names,
     to_buckets,
 )
 from graphql_api.schema.types import WhatsAppLog
 
 Info = strawberry.Info[Context, None]
-
-Where = Annotated[
-    WhatsAppLogFilter | None,
-    strawberry.argument(description="Only logs matching this filter (default: all of the project's logs)."),
-]
 
 
 @strawberry.type(description="Read-only access to the WhatsApp logs of the API key's project.")
@@ -49,19 +42,20 @@ class Query:
         skip: Annotated[
             int, strawberry.argument(description="How many matching logs to skip (0 or more).")
         ] = 0,
-        limit: Annotated[int, strawberry.argument(description="How many logs to return, 1 to 100.")] = 10,
+        limit: Annotated[
+            int, strawberry.argument(description="How many logs to return, 1 to 100.")
+        ] = roots.DEFAULT_LIMIT,
     ) -> list[WhatsAppLog]:
-        check_page(skip=skip, limit=limit)
+        spec = roots.logs_page({"where": where, "order_by": order_by, "skip": skip, "limit": limit})
         principal = await info.context.principal()
-        settings = info.context.settings
         selection = log_selection(info)
         async with info.context.services.database.reader() as conn:
             rows: Any = await queries.list_logs(
                 conn,
-                scope=LogScope.of(principal.project_id, to_node(where), settings),
-                order=to_sort_keys(order_by),
-                skip=skip,
-                limit=limit,
+                scope=spec.scope(principal.project_id, info.context.settings),
+                order=spec.order,
+                skip=spec.skip,
+                limit=spec.limit,
                 fields=selection.fields,
             )
             await info.context.loaders.preload(
@@ -92,11 +86,11 @@ class Query:
 
     @strawberry.field(description="How many of the project's WhatsApp logs match the filter.")
     async def whats_app_log_count(self, info: Info, where: Where = None) -> int:
+        spec = roots.log_count({"where": where})
         principal = await info.context.principal()
-        settings = info.context.settings
         async with info.context.services.database.reader() as conn:
             return await queries.count_logs(
-                conn, scope=LogScope.of(principal.project_id, to_node(where), settings)
+                conn, scope=spec.scope(principal.project_id, info.context.settings)
             )
 
     @strawberry.field(
@@ -122,14 +116,13 @@ class Query:
             ),
         ] = stats.DEFAULT_BUCKETS,
     ) -> list[WhatsAppLogStatsBucket]:
-        stats.check_bucket_limit(limit)
+        spec = roots.log_stats({"where": where, "group_by": group_by, "limit": limit})
         principal = await info.context.principal()
-        settings = info.context.settings
         async with info.context.services.database.reader() as conn:
             rows = await stats.log_stats(
                 conn,
-                scope=LogScope.of(principal.project_id, to_node(where), settings),
-                group_by=group_key_names(group_by),
-                limit=limit,
+                scope=spec.scope(principal.project_id, info.context.settings),
+                group_by=spec.group_by,
+                limit=spec.limit,
             )
         return to_buckets(rows)

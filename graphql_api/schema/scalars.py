@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NewType
 
 import strawberry
 from graphql import GraphQLError, ValueNode, value_from_ast_untyped
 from strawberry.types.scalar import ScalarDefinition
+
+from graphql_api.data.kinds import utc
 
 Phone = NewType("Phone", str)
 BigInt = NewType("BigInt", int)
@@ -59,7 +61,7 @@ def _parse_phone(value: object) -> str:
 
 
 def _serialize_datetime(value: datetime) -> str:
-    return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)).isoformat()
+    return utc(value).isoformat()
 
 
 def _parse_datetime(value: object) -> datetime:
@@ -72,7 +74,7 @@ def _parse_datetime(value: object) -> datetime:
     except ValueError:
         raise _invalid(expected, value) from None
     try:
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return utc(parsed)
     except OverflowError:
         raise _invalid(
             f"a DateTime within the years 1 to 9999 in UTC, such as {DATETIME_EXAMPLE}", value

@@ -1,4 +1,5 @@
-"""GraphQL types of the cost and delivery statistics: group keys, buckets, and rows -> buckets."""
+"""GraphQL types of the cost and delivery statistics, derived from the group keys and measures of
+data/stats_queries.py: the group-by enum, the bucket type, and rows -> buckets."""
 
 from __future__ import annotations
 
@@ -9,23 +10,47 @@ from typing import Any
 import strawberry
 from sqlalchemy import Row
 
-from graphql_api.schema.scalars import BigInt, Phone
-from graphql_api.schema.types import Incident, Monitor, Team
+from graphql_api.data.stats_queries import GROUP_KEYS, MEASURES, GroupKey
+from graphql_api.schema.derived import FieldSpec, enum_type, fields_first, python_type, snake
+from graphql_api.schema.types import RELATED_TYPES
 
 
-@strawberry.enum(description="What to group WhatsApp logs by in `whatsAppLogStats`; combine several.")
-class WhatsAppLogGroupBy(Enum):
-    STATUS = strawberry.enum_value("status", description="The log's status, as stored.")
-    DAY = strawberry.enum_value("day", description="The UTC calendar day the log was created.")
-    MONTH = strawberry.enum_value("month", description="The UTC calendar month the log was created.")
-    FROM_NUMBER = strawberry.enum_value("fromNumber", description="The business number it was sent from.")
-    TO_NUMBER = strawberry.enum_value("toNumber", description="The number it was sent to.")
-    INCIDENT = strawberry.enum_value("incident", description="The incident that caused it.")
-    MONITOR = strawberry.enum_value("monitor", description="The monitor that caused it.")
-    TEAM = strawberry.enum_value("team", description="The team it was sent for.")
+def _enum_name(name: str) -> str:
+    return snake(name).upper()
 
 
-_KEY = " Null when not grouped by this key"
+WhatsAppLogGroupBy = enum_type(
+    "WhatsAppLogGroupBy",
+    [
+        (_enum_name(k.name), strawberry.enum_value(k.name, description=k.group.means))
+        for k in GROUP_KEYS.values()
+    ],
+    "What to group WhatsApp logs by in `whatsAppLogStats`; combine several.",
+)
+
+
+def _key_description(key: GroupKey) -> str:
+    text = f"{key.group.bucket} Null when not grouped by this key"
+    if key.relation is not None:
+        return text + " or for logs without one (in this project)."
+    return text + (" or for logs without one." if key.nullable else ".")
+
+
+def _bucket_fields() -> list[FieldSpec]:
+    specs: list[FieldSpec] = []
+    for key in GROUP_KEYS.values():
+        annotation: Any
+        if key.relation is not None:
+            annotation = RELATED_TYPES[key.relation.name] | None
+        else:
+            annotation = python_type(key.scalar, nullable=True)
+        specs.append(
+            (snake(key.name), annotation, strawberry.field(name=key.name, description=_key_description(key)))
+        )
+    for m in MEASURES:
+        field = strawberry.field(name=m.name, description=m.description)
+        specs.append((snake(m.name), python_type(m.scalar, nullable=False), field))
+    return specs
 
 
 @strawberry.type(
@@ -34,64 +59,37 @@ _KEY = " Null when not grouped by this key"
         "Fields of keys not grouped by are null."
     )
 )
+@fields_first(_bucket_fields())
 class WhatsAppLogStatsBucket:
-    status: str | None = strawberry.field(description="The status." + _KEY + ".")
-    day: str | None = strawberry.field(description="The UTC day, `YYYY-MM-DD`." + _KEY + ".")
-    month: str | None = strawberry.field(description="The UTC month, `YYYY-MM`." + _KEY + ".")
-    from_number: Phone | None = strawberry.field(
-        description="The business number." + _KEY + " or for logs without one."
-    )
-    to_number: Phone | None = strawberry.field(description="The recipient's number." + _KEY + ".")
-    incident: Incident | None = strawberry.field(
-        description="The incident." + _KEY + " or for logs without one (in this project)."
-    )
-    monitor: Monitor | None = strawberry.field(
-        description="The monitor." + _KEY + " or for logs without one (in this project)."
-    )
-    team: Team | None = strawberry.field(
-        description="The team." + _KEY + " or for logs without one (in this project)."
-    )
-    count: int = strawberry.field(description="How many logs are in this bucket (at least 1).")
-    total_cost_in_usd_cents: BigInt = strawberry.field(
-        name="totalCostInUSDCents", description="What the bucket's messages cost together, in US cents."
-    )
-    min_cost_in_usd_cents: int = strawberry.field(
-        name="minCostInUSDCents", description="The cheapest message of the bucket, in US cents."
-    )
-    max_cost_in_usd_cents: int = strawberry.field(
-        name="maxCostInUSDCents", description="The dearest message of the bucket, in US cents."
-    )
+    pass
 
 
-def _record(values: Mapping[str, Any], key: str, cls: type[Any], label: str) -> Any:
-    record_id = values.get(f"{key}_id")
+def _record(values: Mapping[str, Any], key: GroupKey) -> Any:
+    relation = key.relation
+    assert relation is not None
+    record_id = values.get(f"{key.name}_id")
     if record_id is None:
         return None
-    return cls(id=record_id, created_at=values[f"{key}_created_at"], **{label: values[f"{key}_label"]})
+    record = {"id": record_id, relation.label: values[f"{key.name}_label"]}
+    if relation.shows_created_at:
+        record["created_at"] = values[f"{key.name}_created_at"]
+    return RELATED_TYPES[relation.name](**record)
 
 
 def _bucket(values: Mapping[str, Any]) -> WhatsAppLogStatsBucket:
-    return WhatsAppLogStatsBucket(
-        status=values.get("status"),
-        day=values.get("day"),
-        month=values.get("month"),
-        from_number=values.get("fromNumber"),
-        to_number=values.get("toNumber"),
-        incident=_record(values, "incident", Incident, "title"),
-        monitor=_record(values, "monitor", Monitor, "name"),
-        team=_record(values, "team", Team, "name"),
-        count=values["log_count"],
-        total_cost_in_usd_cents=values["total_cost"],
-        min_cost_in_usd_cents=values["min_cost"],
-        max_cost_in_usd_cents=values["max_cost"],
-    )
+    fields = {
+        snake(key.name): _record(values, key) if key.relation is not None else values.get(key.name)
+        for key in GROUP_KEYS.values()
+    }
+    fields.update({snake(m.name): values[m.column] for m in MEASURES})
+    return WhatsAppLogStatsBucket(**fields)
 
 
-def group_key_names(group_by: Iterable[WhatsAppLogGroupBy] | None) -> list[str]:
-    """The neutral names (`stats.GROUP_KEYS`) of the GraphQL group keys."""
+def group_key_names(group_by: Iterable[Enum] | None) -> list[str]:
+    """The neutral names (`stats_queries.GROUP_KEYS`) of the GraphQL group keys."""
     return [str(key.value) for key in group_by or ()]
 
 
 def to_buckets(rows: Iterable[Row[Any]]) -> list[WhatsAppLogStatsBucket]:
-    """Buckets from the rows of `stats.log_stats`; absent columns (keys not grouped by) become null."""
+    """Buckets from the rows of `stats_queries.log_stats`; keys not grouped by become null."""
     return [_bucket(dict(row._mapping)) for row in rows]

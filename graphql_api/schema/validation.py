@@ -9,7 +9,7 @@ runs before any resolver, so a refused operation never reaches the database.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from graphql import (
@@ -29,8 +29,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types.arguments import convert_argument
 
 from graphql_api.compiler.cache import LRU
-from graphql_api.data import stats_queries as stats
-from graphql_api.data.filters import check_page, depth, size, too_many_conditions
+from graphql_api.data.filters import depth, size, too_many_conditions
 from graphql_api.schema.inputs import WhatsAppLogFilter, to_node
 from graphql_api.schema.limits import (
     FilterDepth,
@@ -41,7 +40,7 @@ from graphql_api.schema.limits import (
     shape_rule,
     too_complex,
 )
-from graphql_api.schema.log_connection import page_size
+from graphql_api.schema.roots import BOUNDS
 
 # Strawberry adds these two to every validation (see strawberry.schema.schema.validate_document).
 _STRAWBERRY_RULES = (MaybeNullValidationRule, OneOfInputValidationRule)
@@ -104,19 +103,11 @@ def filter_depth(schema: Any, max_conditions: int) -> FilterDepth:
     return measure
 
 
-# The bounds each root field's resolver checks first, by the same functions (so the same message and
-# code, BAD_USER_INPUT): checked here before the cost, which an out-of-bounds `limit` would inflate
-# into a QUERY_TOO_COMPLEX that does not say what to change.
-_BOUNDS: dict[str, Callable[[Mapping[str, Any]], object]] = {
-    "Query.whatsAppLogs": lambda args: check_page(skip=args.get("skip", 0), limit=args.get("limit", 10)),
-    "Query.whatsAppLogsConnection": lambda args: page_size(args.get("first"), args.get("last")),
-    "Query.whatsAppLogStats": lambda args: stats.check_bucket_limit(args.get("limit", stats.DEFAULT_BUCKETS)),
-}
-
-
 def argument_bounds(coordinate: str, arguments: Mapping[str, Any]) -> None:
     """Raises the resolver's BadUserInput when a root field's page or bucket argument is out of bounds."""
-    check = _BOUNDS.get(coordinate)
+    # Checked before the cost, which an out-of-bounds `limit` would inflate into a QUERY_TOO_COMPLEX
+    # that does not say what to change.
+    check = BOUNDS.get(coordinate.removeprefix("Query."))
     if check is not None:
         check(arguments)
 
@@ -159,6 +150,9 @@ def _filter_variable_operators(operation: OperationDefinitionNode, variables: di
 
 class Validation(SchemaExtension):
     """The validation step: cached document rules, then the limits that depend on the variables."""
+
+    # Same document and variables, same verdict: the compiled path's fast path may skip it on a repeat.
+    repeatable = True
 
     def __init__(self, limits: Limits, *, hide_suggestions: bool) -> None:
         self.limits = limits
