@@ -1,5 +1,14 @@
 """Compiled execution: a validated GraphQL operation becomes one SQL statement per root field that
-builds the response's JSON inside the database (see README, "The compiled path")."""
+builds the response's JSON inside the database (docs/compiled-path.md).
+
+Holds the plan of an operation (`plan`, `arguments`), one statement builder per root field
+(`builders`: `statements`, `connection_json`, `stats_json`, over `schema.roots`' specifications), the SQL it
+emits (`emit`, `driver`, `runner`), cursor signing, and the execution inside Strawberry's pipeline
+(`execution`, `extension`, `repeat`).
+
+May import `schema`, `data` and the shared `settings`, `errors` and `request_record`; never `http`
+or `cli`.
+"""
 
 from __future__ import annotations
 

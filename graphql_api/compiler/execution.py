@@ -27,12 +27,11 @@ from graphql import DocumentNode, GraphQLError, GraphQLNonNull
 from strawberry.types import ExecutionResult
 
 from graphql_api.compiler.arguments import Arguments
-from graphql_api.compiler.cache import LRU
+from graphql_api.compiler.builders import ROOT_FIELDS
 from graphql_api.compiler.cursor_signing import new_marker, sign_cursors
 from graphql_api.compiler.driver import DriverStatement, to_driver
 from graphql_api.compiler.plan import NotCompilable, Plan, RootField, Typename, VariablePlan, build_plan
 from graphql_api.compiler.repeat import fast_path_safe
-from graphql_api.compiler.roots import ROOT_FIELDS
 from graphql_api.compiler.runner import Elsewhere, runner_for
 from graphql_api.compiler.statements import Build
 from graphql_api.data.auth import Principal
@@ -41,6 +40,7 @@ from graphql_api.data.filters import SortKey
 from graphql_api.data.services import Services
 from graphql_api.errors import ApiError
 from graphql_api.request_record import note_operation
+from graphql_api.schema.lru import LRU
 
 logger = logging.getLogger("graphql_api.compiler")
 

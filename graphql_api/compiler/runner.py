@@ -20,11 +20,11 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
-from graphql_api.compiler.cache import LRU
 from graphql_api.compiler.driver import DriverStatement
 from graphql_api.data import work_budget
 from graphql_api.data.database import Database, api_error, configure_sqlite_connection, request_connect_args
 from graphql_api.errors import ServiceUnavailable, WorkLimitExceeded
+from graphql_api.schema.lru import LRU
 
 # How much CPU time a statement may take on the event loop's thread before it moves to a worker
 # thread (CPU time, so that a busy machine preempting the process does not count).

@@ -1,4 +1,13 @@
-"""The Strawberry schema: built once per process from the settings (limits, introspection)."""
+"""The GraphQL layer (Strawberry): the schema, built once per process from the settings.
+
+Holds the types derived from the registry (`types`, `inputs`, `stats_buckets`, `log_connection`, with
+`derived` and `scalars`), one specification per root field (`roots`) and the resolvers over them
+(`query`, `loaders`, `resolvers`, `selection`, `context`), and the checks that run before anything
+is resolved (`limits`, `cost`, `validation`, `lru`, `error_codes`, `tracing`).
+
+May import `data` and the shared `settings`, `errors` and `request_record`; never `compiler`, `http`
+or `cli`.
+"""
 
 from __future__ import annotations
 

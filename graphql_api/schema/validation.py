@@ -28,18 +28,11 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types.arguments import convert_argument
 
-from graphql_api.compiler.cache import LRU
 from graphql_api.data.filters import depth, size, too_many_conditions
+from graphql_api.schema.cost import FilterDepth, cost_errors, measure
 from graphql_api.schema.inputs import WhatsAppLogFilter, to_node
-from graphql_api.schema.limits import (
-    FilterDepth,
-    Limits,
-    cost_errors,
-    measure,
-    same_field_errors,
-    shape_rule,
-    too_complex,
-)
+from graphql_api.schema.limits import Limits, same_field_errors, shape_rule, too_complex
+from graphql_api.schema.lru import LRU
 from graphql_api.schema.roots import BOUNDS
 
 # Strawberry adds these two to every validation (see strawberry.schema.schema.validate_document).
