@@ -13,9 +13,10 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from graphql_api import compiler
+from graphql_api.compiler import CompiledExecution
 from graphql_api.data import queries, work_budget
 from graphql_api.data.ratelimit import KeyGate
 from graphql_api.data.services import Services
@@ -87,9 +88,49 @@ class RequestWorkMiddleware:
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     services = services or Services.create(settings)
-
     metrics = Metrics()
     metrics.instrument(services.database)
+    compiled, graphql = _graphql_view(settings, services)
+    app = Starlette(
+        routes=[
+            home.route(settings),
+            # Every method reaches the view, which refuses all but GET and POST with a JSON body.
+            Route("/graphql", BodyLimit(graphql, settings.max_body_bytes)),
+            *_probe_routes(settings, services, metrics),
+            *rest_routes(),
+            *([graphiql.assets_route()] if settings.graphiql else []),
+        ],
+        middleware=_middleware(settings, metrics),
+        exception_handlers={404: home.http_error, 405: home.http_error},
+        lifespan=_lifespan(services, metrics, compiled),
+    )
+    app.state.services = services
+    app.state.compiled = compiled
+    app.state.metrics = metrics
+    return app
+
+
+def _graphql_view(settings: Settings, services: Services) -> tuple[CompiledExecution | None, GraphQLView]:
+    """The schema's view, and the compiled path it runs on when COMPILED_EXECUTION is on."""
+    schema = build_schema(settings)
+    # Installed last, after every extension of build_schema, so that it runs after all validation.
+    compiled = (
+        compiler.install(schema, services, cache_size=settings.compiled_cache_size)
+        if settings.compiled_execution
+        else None
+    )
+    graphql = GraphQLView(
+        services,
+        compiled=compiled,
+        schema=schema,
+        graphql_ide="graphiql" if settings.graphiql else None,
+        allow_queries_via_get=True,
+    )
+    return compiled, graphql
+
+
+def _probe_routes(settings: Settings, services: Services, metrics: Metrics) -> list[Route]:
+    """/healthz (the process answers), /readyz (the database answers) and, when on, /metrics."""
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -105,29 +146,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    schema = build_schema(settings)
-    # Installed last, after every extension of build_schema, so that it runs after all validation.
-    compiled = (
-        compiler.install(schema, services, cache_size=settings.compiled_cache_size)
-        if settings.compiled_execution
-        else None
-    )
-    graphql = GraphQLView(
-        services,
-        compiled=compiled,
-        schema=schema,
-        graphql_ide="graphiql" if settings.graphiql else None,
-        allow_queries_via_get=True,
-    )
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        *([Route("/metrics", metrics_endpoint, methods=["GET"])] if settings.metrics else []),
+    ]
 
-    @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        yield
-        metrics.close()
-        if compiled is not None:
-            compiled.close()
-        await services.close()
 
+def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
     # Inside RequestIdMiddleware, so that the request log line carries the request id.
     middleware = [
         Middleware(RequestIdMiddleware),
@@ -145,25 +171,23 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 max_age=600,
             )
         )
-    app = Starlette(
-        routes=[
-            home.route(settings),
-            # Every method reaches the view, which refuses all but GET and POST with a JSON body.
-            Route("/graphql", BodyLimit(graphql, settings.max_body_bytes)),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            *([Route("/metrics", metrics_endpoint, methods=["GET"])] if settings.metrics else []),
-            *rest_routes(),
-            *([graphiql.assets_route()] if settings.graphiql else []),
-        ],
-        middleware=middleware,
-        exception_handlers={404: home.http_error, 405: home.http_error},
-        lifespan=lifespan,
-    )
-    app.state.services = services
-    app.state.compiled = compiled
-    app.state.metrics = metrics
-    return app
+    return middleware
+
+
+def _lifespan(
+    services: Services, metrics: Metrics, compiled: CompiledExecution | None
+) -> Lifespan[Starlette]:
+    """Nothing to start (connections open on demand); at shutdown, close what the app holds."""
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        metrics.close()
+        if compiled is not None:
+            compiled.close()
+        await services.close()
+
+    return lifespan
 
 
 def app_from_env() -> Starlette:
