@@ -1,0 +1,119 @@
+"""`graphql-api serve [--demo]`: uvicorn and its workers, and for a demo a migrated, seeded database
+and a key to try it with."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from graphql_api.cli.base import CliError, project_list, with_engine
+from graphql_api.cli.fill import seed_empty_database
+from graphql_api.settings import Settings
+
+if TYPE_CHECKING:
+    from graphql_api.cli.demo import DemoKey
+
+logger = logging.getLogger("graphql_api.cli")
+
+
+def serve(settings: Settings, *, demo: bool) -> int:
+    import uvicorn
+
+    from graphql_api.http.logs import logging_config
+
+    if demo:
+        _print_demo(settings, asyncio.run(prepare_demo(settings)))
+    if problem := asyncio.run(_serve_problem(settings)):
+        raise CliError(problem)
+    # Workers are separate processes: they read their settings from the environment.
+    os.environ["DATABASE_URL"] = settings.database_url
+    os.environ["LOG_LEVEL"] = settings.log_level
+    if not settings.cursor_secret:
+        # One secret for every worker of this server: a cursor works whichever worker answers it.
+        os.environ["CURSOR_SECRET"] = secrets.token_urlsafe(32)
+    metrics_dir = None
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Workers share their metrics through files here, so /metrics adds up all of them.
+        metrics_dir = tempfile.mkdtemp(prefix="graphql-api-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            "graphql_api.http.app:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+            # uvloop and httptools (uvicorn[standard]) when installed: named, so that their absence shows.
+            loop=_installed("uvloop", "asyncio"),
+            http=_installed("httptools", "h11"),
+            # Applied in every worker too; our request log line replaces uvicorn's access log.
+            log_config=logging_config(settings.log_format or "json", settings.log_level),
+            access_log=False,
+            # No `Server: uvicorn` on every response: it tells an attacker what to try.
+            server_header=False,
+        )
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+async def prepare_demo(settings: Settings) -> DemoKey:
+    """Migrate, seed demo data if there is none, and return the demo key."""
+    from graphql_api.cli.demo import demo_key
+    from graphql_api.cli.seed import Plan
+    from graphql_api.data.migrate import upgrade
+
+    await with_engine(settings, upgrade, migrated=False)
+    if not await project_list(settings):
+        logger.info("seeding demo data")
+        await seed_empty_database(settings, Plan())
+    return await with_engine(settings, lambda engine: demo_key(engine, settings.database_url))
+
+
+def _print_demo(settings: Settings, key: DemoKey) -> None:
+    print(f"Demo project: {key.project_name} (id {key.project_id})")
+    # One line of its own, nothing after the secret: scripts read it (bench/contention.py).
+    print(f"Demo API key: {key.secret}")
+    if key.file is not None:
+        where = os.path.relpath(key.file) if key.file.is_relative_to(Path.cwd()) else str(key.file)
+        kept = "the key of the last start, kept in" if key.reused else "a new key, kept in"
+        later = "" if key.reused else " for the next start on this database"
+        print(f"  {kept} {where}{later} (in a shell: KEY=$(cat {where}))")
+    else:
+        print("  a new key at each start on this database; those printed before keep working until revoked")
+    print(f"GraphiQL: http://{settings.host}:{settings.port}/graphql")
+    print('Headers for GraphiQL: {"ApiKey": "' + key.secret + '"}')
+    sys.stdout.flush()
+
+
+async def _serve_problem(settings: Settings) -> str | None:
+    """Why the server could not answer from the database it reads (not migrated), or None. A database
+    that does not answer yet is no reason to stay down: the server reports it (/readyz) until it does."""
+    from graphql_api.data.database import api_error, create_engine
+    from graphql_api.data.migrate import schema_problem
+
+    url = settings.database_read_url or settings.database_url
+    engine = create_engine(settings, url=url)
+    try:
+        return await schema_problem(url, engine)
+    except Exception as exc:
+        if api_error(exc) is None:
+            raise
+        logger.warning("the database does not answer yet: %s", str(exc).splitlines()[0] if str(exc) else exc)
+        return None
+    finally:
+        await engine.dispose()
+
+
+def _installed(module: str, fallback: str) -> str:
+    return module if importlib.util.find_spec(module) else fallback
