@@ -191,81 +191,123 @@ async def seed_demo(
     conn: AsyncConnection, plan: Plan, *, progress: Callable[[int], None] | None = None
 ) -> Summary:
     """Insert projects, their resources, users and plan.logs WhatsApp logs."""
-    rng = random.Random(plan.seed)
-    start = plan.now - timedelta(days=plan.days)
-
-    def moment() -> datetime:
-        return start + timedelta(seconds=rng.uniform(0, plan.days * 86400))
-
-    projects: list[dict[str, Any]] = [
-        {"id": _uuid(rng), "name": PROJECT_NAMES[i % len(PROJECT_NAMES)] + ("" if i < 10 else f" {i}"),
-         "created_at": start}
-        for i in range(plan.projects)
-    ]  # fmt: skip
+    dice = _Dice(random.Random(plan.seed), start=plan.now - timedelta(days=plan.days), days=plan.days)
+    projects = _project_rows(plan, dice)
     await insert_rows(conn, _table("project"), projects)
-    users: list[dict[str, Any]] = [
-        {"id": _uuid(rng), "name": f"{rng.choice(FIRST)} {rng.choice(LAST)}", "created_at": start}
-        for _ in range(12)
-    ]
-    for user in users:
-        user["email"] = user["name"].lower().replace(" ", ".") + "@example.com"
+    users = _user_rows(dice)
     await insert_rows(conn, _table("user"), users)
-
-    resources: dict[str, dict[str, list[str]]] = {}
-    for project in projects:
-        per_project: dict[str, list[str]] = {}
-        for table, count in RESOURCE_COUNTS.items():
-            label = "title" if "title" in _table(table).c else "name"
-            rows = [
-                {"id": _uuid(rng), "project_id": project["id"], label: _label(table, rng, i),
-                 "created_at": moment()}
-                for i in range(count)
-            ]  # fmt: skip
-            await insert_rows(conn, _table(table), rows)
-            per_project[table] = [r["id"] for r in rows]
-        resources[project["id"]] = per_project
-
-    statuses = [s for s, _ in STATUSES]
-    status_weights = [w for _, w in STATUSES]
-    business_numbers = [_phone(rng) for _ in range(4)]
-    link_rates = {
-        "incident": 0.3, "monitor": 0.5, "alert": 0.15, "team": 0.3, "on_call_duty_policy": 0.2,
-        "on_call_duty_policy_escalation_rule": 0.15, "on_call_duty_policy_schedule": 0.15,
-        "status_page": 0.1, "status_page_announcement": 0.05, "scheduled_maintenance": 0.05,
-    }  # fmt: skip
-
-    def logs() -> Iterator[dict[str, Any]]:
-        done = 0
-        for project, count in zip(projects, _log_counts(plan, rng), strict=True):
-            owned = resources[project["id"]]
-            for _ in range(count):
-                created = moment()
-                status = rng.choices(statuses, status_weights)[0]
-                row: dict[str, Any] = {
-                    "id": _uuid(rng),
-                    "created_at": created,
-                    "updated_at": min(created + timedelta(seconds=rng.randint(0, 600)), plan.now),
-                    "deleted_at": min(created + timedelta(days=1), plan.now) if rng.random() < 0.01 else None,
-                    "project_id": project["id"],
-                    "to_number": _phone(rng),
-                    "from_number": rng.choice(business_numbers) if rng.random() < 0.9 else None,
-                    "message_text": _text(rng, *plan.text_length),
-                    "status_message": STATUS_MESSAGES.get(status),
-                    "whatsapp_message_id": f"wamid.{rng.getrandbits(64):016x}"
-                    if status != "Queued"
-                    else None,
-                    "status": status,
-                    "whatsapp_cost_in_usd_cents": rng.choice([0, 1, 1, 2, 3, 5, 8]),
-                    "user_id": rng.choice(users)["id"] if rng.random() < 0.2 else None,
-                }
-                for table, rate in link_rates.items():
-                    row[f"{table}_id"] = rng.choice(owned[table]) if rng.random() < rate else None
-                yield row
-                done += 1
-                if progress is not None and done % 1000 == 0:
-                    progress(1000)
-
-    total = await insert_rows(conn, _table("whatsapp_log"), logs())
+    resources = {project["id"]: await _insert_resources(conn, project["id"], dice) for project in projects}
+    logs = _log_rows(plan, dice, projects, users, resources, progress)
+    total = await insert_rows(conn, _table("whatsapp_log"), logs)
     if progress is not None:
         progress(total % 1000)
     return Summary(projects=[{"id": p["id"], "name": p["name"]} for p in projects], logs=total)
+
+
+@dataclass
+class _Dice:
+    """The seed's one random generator: every value comes from it, so the order of the draws makes
+    the data, and a change of that order changes every value after it."""
+
+    rng: random.Random
+    start: datetime
+    days: int
+
+    def moment(self) -> datetime:
+        """A moment of the plan's days."""
+        return self.start + timedelta(seconds=self.rng.uniform(0, self.days * 86400))
+
+
+def _project_rows(plan: Plan, dice: _Dice) -> list[dict[str, Any]]:
+    return [
+        {"id": _uuid(dice.rng), "name": PROJECT_NAMES[i % len(PROJECT_NAMES)] + ("" if i < 10 else f" {i}"),
+         "created_at": dice.start}
+        for i in range(plan.projects)
+    ]  # fmt: skip
+
+
+def _user_rows(dice: _Dice) -> list[dict[str, Any]]:
+    users: list[dict[str, Any]] = [
+        {"id": _uuid(dice.rng), "name": f"{dice.rng.choice(FIRST)} {dice.rng.choice(LAST)}",
+         "created_at": dice.start}
+        for _ in range(12)
+    ]  # fmt: skip
+    for user in users:
+        user["email"] = user["name"].lower().replace(" ", ".") + "@example.com"
+    return users
+
+
+async def _insert_resources(conn: AsyncConnection, project_id: str, dice: _Dice) -> dict[str, list[str]]:
+    """A project's incidents, alerts, monitors and the rest (RESOURCE_COUNTS); their ids by table."""
+    ids: dict[str, list[str]] = {}
+    for table, count in RESOURCE_COUNTS.items():
+        label = "title" if "title" in _table(table).c else "name"
+        rows: list[dict[str, Any]] = [
+            {"id": _uuid(dice.rng), "project_id": project_id, label: _label(table, dice.rng, i),
+             "created_at": dice.moment()}
+            for i in range(count)
+        ]  # fmt: skip
+        await insert_rows(conn, _table(table), rows)
+        ids[table] = [r["id"] for r in rows]
+    return ids
+
+
+STATUS_NAMES = [s for s, _ in STATUSES]
+STATUS_WEIGHTS = [w for _, w in STATUSES]
+# How often a log links to a resource of each table.
+LINK_RATES = {
+    "incident": 0.3, "monitor": 0.5, "alert": 0.15, "team": 0.3, "on_call_duty_policy": 0.2,
+    "on_call_duty_policy_escalation_rule": 0.15, "on_call_duty_policy_schedule": 0.15,
+    "status_page": 0.1, "status_page_announcement": 0.05, "scheduled_maintenance": 0.05,
+}  # fmt: skip
+
+
+def _log_rows(
+    plan: Plan,
+    dice: _Dice,
+    projects: list[dict[str, Any]],
+    users: list[dict[str, Any]],
+    resources: dict[str, dict[str, list[str]]],
+    progress: Callable[[int], None] | None,
+) -> Iterator[dict[str, Any]]:
+    """plan.logs logs, project after project; `progress` hears of each thousand."""
+    business_numbers = [_phone(dice.rng) for _ in range(4)]
+    done = 0
+    for project, count in zip(projects, _log_counts(plan, dice.rng), strict=True):
+        for _ in range(count):
+            yield _log_row(plan, dice, project["id"], resources[project["id"]], users, business_numbers)
+            done += 1
+            if progress is not None and done % 1000 == 0:
+                progress(1000)
+
+
+def _log_row(
+    plan: Plan,
+    dice: _Dice,
+    project_id: str,
+    resources: dict[str, list[str]],
+    users: list[dict[str, Any]],
+    business_numbers: list[str],
+) -> dict[str, Any]:
+    """One log of a project, linked to some of its `resources` (ids by table)."""
+    rng = dice.rng
+    created = dice.moment()
+    status = rng.choices(STATUS_NAMES, STATUS_WEIGHTS)[0]
+    row: dict[str, Any] = {
+        "id": _uuid(rng),
+        "created_at": created,
+        "updated_at": min(created + timedelta(seconds=rng.randint(0, 600)), plan.now),
+        "deleted_at": min(created + timedelta(days=1), plan.now) if rng.random() < 0.01 else None,
+        "project_id": project_id,
+        "to_number": _phone(rng),
+        "from_number": rng.choice(business_numbers) if rng.random() < 0.9 else None,
+        "message_text": _text(rng, *plan.text_length),
+        "status_message": STATUS_MESSAGES.get(status),
+        "whatsapp_message_id": f"wamid.{rng.getrandbits(64):016x}" if status != "Queued" else None,
+        "status": status,
+        "whatsapp_cost_in_usd_cents": rng.choice([0, 1, 1, 2, 3, 5, 8]),
+        "user_id": rng.choice(users)["id"] if rng.random() < 0.2 else None,
+    }
+    for table, rate in LINK_RATES.items():
+        row[f"{table}_id"] = rng.choice(resources[table]) if rng.random() < rate else None
+    return row
