@@ -63,7 +63,8 @@ async def project_list(settings: Settings) -> list[dict[str, str]]:
 
 
 def parse_when(option: str, value: str) -> datetime:
-    """An ISO 8601 date-time; UTC when it has no offset."""
+    """An ISO 8601 date-time; UTC when it has no offset. An offset the user typed is kept (not
+    `kinds.utc`), so that messages quote the moment as given; storing it converts to UTC."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
