@@ -17,6 +17,8 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from graphql_api.data import models
+from graphql_api.data.fields import FIELDS, RELATIONS, Field, Relation
+from graphql_api.data.kinds import DATETIME, ID, INT, STRING
 from graphql_api.data.writes import insert_rows
 
 PROJECT_NAMES = [
@@ -179,6 +181,66 @@ def _label(table: str, rng: random.Random, i: int) -> str:
 
 def _table(name: str) -> Table:
     return models.Base.metadata.tables[name]
+
+
+# Relations and fields added to the registry after the tables above get plain defaults, drawn from a
+# random generator of their own: the data of a given seed stays what it was before they were added.
+ADDED_RECORDS = 5
+ADDED_LINK_RATE = 0.2
+ADDED_NULL_RATE = 0.3
+
+
+def _added_relations() -> list[Relation]:
+    """Project resources (users aside) that RESOURCE_COUNTS does not know of."""
+    return [r for r in RELATIONS.values() if r.project_scoped and r.table.name not in RESOURCE_COUNTS]
+
+
+def _added_fields(row: dict[str, Any]) -> list[Field]:
+    """The log's fields that a demo row does not set (ids are links, set above or left null)."""
+    return [f for f in FIELDS.values() if f.kind is not ID and f.attribute not in row]
+
+
+async def _insert_added(
+    conn: AsyncConnection, relation: Relation, project_id: str, rng: random.Random, start: datetime
+) -> list[str]:
+    """A project's records of an added relation; their ids."""
+    ids = [_uuid(rng) for _ in range(ADDED_RECORDS)]
+    rows = [
+        {"id": record_id, "project_id": project_id, "created_at": start,
+         relation.label: f"{relation.type_name} {i + 1}"}
+        for i, record_id in enumerate(ids)
+    ]  # fmt: skip
+    await insert_rows(conn, relation.table, rows)
+    return ids
+
+
+def _fill_added(
+    row: dict[str, Any],
+    relations: list[Relation],
+    fields: list[Field],
+    owned: dict[str, list[str]],
+    rng: random.Random,
+    now: datetime,
+) -> None:
+    """Links to added relations and values of added fields, into a demo log's row."""
+    for relation in relations:
+        linked = rng.random() < ADDED_LINK_RATE
+        row[relation.fk_column.key] = rng.choice(owned[relation.table.name]) if linked else None
+    for f in fields:
+        row[f.attribute] = _added_value(f, rng, row["created_at"], now)
+
+
+def _added_value(field: Field, rng: random.Random, created: datetime, now: datetime) -> Any:
+    if field.nullable and rng.random() < ADDED_NULL_RATE:
+        return None
+    if field.kind is DATETIME:
+        return min(created + timedelta(seconds=rng.randint(0, 3600)), now)
+    if field.kind is INT:
+        return rng.randint(0, 100)
+    if field.kind is STRING:
+        length: int | None = getattr(field.column.type, "length", None)
+        return _text(rng, 1, min(length or 80, 80))
+    raise ValueError(f"the demo data cannot fill {field.name} ({field.kind})")
 
 
 @dataclass
