@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from graphql_api.data import models, writes
-from graphql_api.data.fields import RELATIONS
+from graphql_api.data.fields import FIELDS, RELATIONS, Field
+from graphql_api.data.kinds import DATETIME, ID, INT, STRING
 from graphql_api.data.models import new_id
 
 T = TypeVar("T")
@@ -22,6 +23,37 @@ BASE_TIME = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
 
 # relation name (API) -> table name
 TABLES = {name: relation.table.name for name, relation in RELATIONS.items()}
+LOG_COLUMNS = frozenset(models.WhatsAppLog.__table__.c.keys())
+
+
+def sample(field: Field, i: int) -> Any:
+    """The i-th of many distinct values of a log's `field`, of its kind and within its column's length.
+
+    For the fields a test does not name: a field added to the registry is then written and read back by
+    the tests that go over every field. Ids are left to the caller (they link records)."""
+    if field.kind is DATETIME:
+        return BASE_TIME + timedelta(days=i % 11, hours=i % 7, microseconds=(i * 250_001) % 1_000_000)
+    if field.kind is INT:
+        return (i * 7919) % 2001 - 1000
+    if field.kind is STRING:
+        return text_for(field, f"{field.name} {i} ü%_")
+    raise ValueError(f"{field.name} is an id: link a record instead")
+
+
+def text_for(field: Field, text: str) -> str:
+    """`text` cut to what the field's column holds."""
+    length: int | None = getattr(field.column.type, "length", None)
+    return text[:length] if length else text
+
+
+def unnamed_values(i: int, named: Mapping[str, Any], *, nulls: bool = True) -> dict[str, Any]:
+    """`sample` values (columns) for every field of a log that is not an id and not in `named` (columns);
+    with `nulls`, now and then None for a nullable field."""
+    return {
+        f.attribute: None if nulls and f.nullable and i % 5 == 4 else sample(f, i)
+        for f in FIELDS.values()
+        if f.kind is not ID and f.attribute not in named
+    }
 
 
 class Factory:
@@ -92,6 +124,10 @@ class Factory:
         return record_id
 
     def _log_row(self, project_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        # The writer ignores keys that are no column: a misspelt one would leave its field unset unseen.
+        unknown = set(fields) - LOG_COLUMNS
+        if unknown:
+            raise TypeError(f"whatsapp_log has no column {', '.join(sorted(unknown))}")
         created = BASE_TIME + timedelta(minutes=next(self._clock))
         row: dict[str, Any] = {
             "id": new_id(),

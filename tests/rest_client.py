@@ -10,6 +10,20 @@ from starlette.testclient import TestClient
 
 NO_BODY = object()
 
+# The log's fields and relations as the platform's REST reference names them ("The WhatsApp Log Model"):
+# the server may offer more, never fewer or under other names.
+REFERENCE_FIELDS = (
+    "_id", "createdAt", "updatedAt", "projectId", "toNumber", "fromNumber", "messageText", "statusMessage",
+    "whatsAppMessageId", "status", "whatsAppCostInUSDCents", "incidentId", "userId", "alertId", "monitorId",
+    "scheduledMaintenanceId", "statusPageId", "statusPageAnnouncementId", "teamId", "onCallDutyPolicyId",
+    "onCallDutyPolicyEscalationRuleId", "onCallDutyPolicyScheduleId",
+)  # fmt: skip
+REFERENCE_RELATIONS = (
+    "project", "incident", "user", "alert", "monitor", "scheduledMaintenance", "statusPage",
+    "statusPageAnnouncement", "team", "onCallDutyPolicy", "onCallDutyPolicyEscalationRule",
+    "onCallDutyPolicySchedule",
+)  # fmt: skip
+
 
 @dataclass
 class Rest:

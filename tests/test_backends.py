@@ -22,6 +22,7 @@ from starlette.testclient import TestClient
 from graphql_api import cli
 from graphql_api.data import models
 from graphql_api.data.database import Database
+from graphql_api.data.fields import FIELDS, PROJECT, RELATIONS, SORTABLE
 from graphql_api.http.app import create_app
 from graphql_api.settings import Settings
 from tests.conftest import GraphQL
@@ -182,16 +183,15 @@ def _wait_for_workers(log: Path, process: subprocess.Popen[bytes], *, count: int
     raise AssertionError(f"{count} workers did not start:\n{log.read_text()}")
 
 
-LOG_FIELDS = """id createdAt updatedAt projectId toNumber fromNumber messageText statusMessage
-    whatsAppMessageId status whatsAppCostInUSDCents incidentId userId monitorId teamId"""
-RELATIONS = """project { id name } incident { id title createdAt } user { id name } alert { title }
-    monitor { name } team { name } statusPage { name } statusPageAnnouncement { title }
-    scheduledMaintenance { title } onCallDutyPolicy { name } onCallDutyPolicyEscalationRule { name }
-    onCallDutyPolicySchedule { name }"""
+LOG_FIELDS = " ".join(FIELDS)
+RELATED = " ".join(
+    f"{r.name} {{ id {r.label}{' createdAt' if r.shows_created_at else ''} }}"
+    for r in (PROJECT, *RELATIONS.values())
+)
 PAGE = f"""query(
   $where: WhatsAppLogFilter, $orderBy: [WhatsAppLogOrderBy!], $skip: Int! = 0, $limit: Int! = 100
 ) {{
-  whatsAppLogs(where: $where, orderBy: $orderBy, skip: $skip, limit: $limit) {{ {LOG_FIELDS} {RELATIONS} }}
+  whatsAppLogs(where: $where, orderBy: $orderBy, skip: $skip, limit: $limit) {{ {LOG_FIELDS} {RELATED} }}
   whatsAppLogCount(where: $where)
 }}"""
 FILTERS: list[dict[str, Any] | None] = [
@@ -227,6 +227,8 @@ ORDERS: list[list[dict[str, str]] | None] = [
     [{"whatsAppCostInUSDCents": "DESC"}],
     [{"updatedAt": "ASC"}],
     [{"toNumber": "DESC"}],
+    # Every sort key both ways: where nulls go, and how text and dates compare, differ between backends.
+    *([{name: direction}] for name in SORTABLE for direction in ("ASC", "DESC")),
 ]
 ODD_TEXTS = [
     "Disk 100% full",
@@ -277,7 +279,7 @@ def _answers(database_url: str) -> dict[str, Any]:
             answers[f"orderBy {order}"] = gql(PAGE, {"orderBy": order, "skip": 150})
             answers[f"orderBy {order}, filtered"] = gql(PAGE, {"orderBy": order, "where": FILTERS[2]})
         first = answers["where None"]["data"]["whatsAppLogs"][0]["id"]
-        answers["one log"] = gql(f'{{ whatsAppLog(id: "{first}") {{ {LOG_FIELDS} {RELATIONS} }} }}')
+        answers["one log"] = gql(f'{{ whatsAppLog(id: "{first}") {{ {LOG_FIELDS} {RELATED} }} }}')
         answers["stats"] = gql("{ whatsAppLogStats(groupBy: [STATUS, MONTH]) { status month count } }")
     return answers
 

@@ -21,10 +21,10 @@ from graphql_api.http.app import create_app
 from graphql_api.schema import build_schema
 from graphql_api.settings import Settings
 from tests.conftest import GraphQL
-from tests.factories import BASE_TIME, Factory
+from tests.factories import BASE_TIME, Factory, unnamed_values
 
 EVERY_FIELD = f"__typename {' '.join(FIELDS)} project {{ __typename id name createdAt }} " + " ".join(
-    f"{name} {{ __typename id {r.label}{'' if name == 'user' else ' createdAt'} }}"
+    f"{name} {{ __typename id {r.label}{' createdAt' if r.shows_created_at else ''} }}"
     for name, r in RELATIONS.items()
 )
 
@@ -178,9 +178,13 @@ def test_every_field_and_relation_and_awkward_values_match_the_regular_path(
     other = factory.project("Other")
     label = '“ü” \\ " 🚀'
     links = {
-        f"{name}_id": factory.related(name, None if name == "user" else project, label) for name in RELATIONS
+        r.fk_column.key: factory.related(name, project if r.project_scoped else None, label)
+        for name, r in RELATIONS.items()
     }
-    foreign = {f"{name}_id": factory.related(name, None if name == "user" else other) for name in RELATIONS}
+    foreign = {
+        r.fk_column.key: factory.related(name, other if r.project_scoped else None)
+        for name, r in RELATIONS.items()
+    }
     texts = [
         "",
         "plain",
@@ -189,10 +193,12 @@ def test_every_field_and_relation_and_awkward_values_match_the_regular_path(
         "x" * 100_000,
     ]
     for i, text in enumerate(texts):
-        factory.log(project, message_text=text, status_message=None if i % 2 else text[:500],
-                    whatsapp_cost_in_usd_cents=[0, -1, 2**31 - 1, -(2**31), 7][i], from_number=None,
-                    created_at=BASE_TIME + timedelta(microseconds=[0, 1, 500_000, 999_999, 0][i], days=i),
-                    **(links if i % 2 else foreign))  # fmt: skip
+        named = dict(message_text=text, status_message=None if i % 2 else text[:500],
+                     whatsapp_cost_in_usd_cents=[0, -1, 2**31 - 1, -(2**31), 7][i], from_number=None,
+                     created_at=BASE_TIME + timedelta(microseconds=[0, 1, 500_000, 999_999, 0][i], days=i),
+                     **(links if i % 2 else foreign))  # fmt: skip
+        # Every other field (to_number, status, updated_at…) with a value of its kind, or null.
+        factory.log(project, **named, **unnamed_values(i, named))
 
     body = paths.same(f"{{ whatsAppLogs(limit: 100, orderBy: [{{createdAt: ASC}}]) {{ {EVERY_FIELD} }} }}")
 
@@ -206,8 +212,11 @@ def test_every_field_and_relation_and_awkward_values_match_the_regular_path(
         "+00:00",
     ]
     assert logs[1]["incident"]["title"] == label
-    # Another project's record is not this key's to see, the user (shared by projects) is.
-    assert logs[0]["incident"] is None and logs[0]["user"] is not None
+    assert [name for name in RELATIONS if logs[1][name] is None] == []
+    # Another project's records are not this key's to see, users (shared by projects) are.
+    assert [name for name in RELATIONS if logs[0][name] is not None] == [
+        name for name, r in RELATIONS.items() if not r.project_scoped
+    ]
     assert logs[0]["project"]["name"] == "Acme ☃"
 
 

@@ -25,13 +25,13 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from graphql_api.compiler import CompiledExecution
-from graphql_api.data.fields import FIELDS, RELATIONS, SORTABLE
+from graphql_api.data.fields import FIELDS, PROJECT, RELATIONS, SORTABLE
 from graphql_api.data.kinds import DATETIME, ID, INT, STRING, Kind
 from graphql_api.http.app import create_app
 from graphql_api.schema import build_schema
 from graphql_api.schema.inputs import CHOICES
 from graphql_api.settings import Settings
-from tests.factories import BASE_TIME, Factory
+from tests.factories import BASE_TIME, Factory, unnamed_values
 from tests.fuzz_strategies import PHASES, awkward, json_body, through_fragments
 from tests.test_compiled import _first_difference, _without_request_ids
 
@@ -64,26 +64,28 @@ class Seeded:
         other = factory.project("B")
         owners = [self.project, self.project, other]
         related = {
-            name: [
-                factory.related(name, None if name == "user" else p, TEXTS[i] or "-")
+            r.fk_column.key: [
+                factory.related(name, p if r.project_scoped else None, TEXTS[i] or "-")
                 for i, p in enumerate(owners)
             ]
-            for name in RELATIONS
+            for name, r in RELATIONS.items()
         }
         self.ids: list[str] = []
         self.moments = []
         for i in range(36):
             moment = BASE_TIME + timedelta(hours=i % 9, microseconds=MICROS[i % 4])
             self.moments.append(moment)
-            links = {f"{name}_id": ids[i % 4] if i % 4 < 3 else None for name, ids in related.items()}
-            self.ids.append(factory.log(
-                self.project, created_at=moment, updated_at=moment + timedelta(days=i % 2),
+            links = {column: ids[i % 4] if i % 4 < 3 else None for column, ids in related.items()}
+            named = dict(
+                created_at=moment, updated_at=moment + timedelta(days=i % 2),
                 to_number=f"+1 555 {i % 5}", from_number=None if i % 3 == 0 else TEXTS[i % 4] or "+0",
                 message_text=None if i % 7 == 0 else TEXTS[i % len(TEXTS)], status=TEXTS[i % 3] or "Queued",
                 status_message=TEXTS[(i + 1) % 6] or None,
                 whatsapp_message_id=None if i % 2 else f"wamid.{i}",
                 whatsapp_cost_in_usd_cents=INTS[i % len(INTS)], **links,
-            ))  # fmt: skip
+            )  # fmt: skip
+            # Fields not named above (added since) get values of their kind, or null.
+            self.ids.append(factory.log(self.project, **named, **unnamed_values(i, named)))
         factory.logs(other, 5, message_text="B only")
         self.key = factory.api_key(self.project)
 
@@ -135,9 +137,10 @@ def _filters(seeded: Seeded) -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
-RELATED_FIELDS = {name: ["id", r.label, "createdAt", "__typename"] for name, r in RELATIONS.items()}
-RELATED_FIELDS["user"] = ["id", "name", "__typename"]
-RELATED_FIELDS["project"] = ["id", "name", "createdAt", "__typename"]
+RELATED_FIELDS = {
+    name: ["id", r.label, *(["createdAt"] if r.shows_created_at else []), "__typename"]
+    for name, r in {**RELATIONS, PROJECT.name: PROJECT}.items()
+}
 
 
 # @skip / @include on a selection, mostly none (with variables: see test_compiled.py).

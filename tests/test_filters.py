@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+from graphql_api.data.fields import FIELDS, RELATIONS
+from graphql_api.data.kinds import DATETIME, INT, STRING, Kind
 from tests.conftest import GraphQL
-from tests.factories import BASE_TIME, TABLES, Factory
+from tests.factories import BASE_TIME, Factory
 
 PAGE = """
 query($where: WhatsAppLogFilter) {
@@ -32,15 +34,8 @@ def _sorted(values: list[Any]) -> list[Any]:
 
 # --- text fields ----------------------------------------------------------------------------------
 
-# API name -> column; every text field of a log, nullable or not.
-STRING_FIELDS = {
-    "toNumber": ("to_number", False),
-    "fromNumber": ("from_number", True),
-    "messageText": ("message_text", True),
-    "statusMessage": ("status_message", True),
-    "whatsAppMessageId": ("whatsapp_message_id", True),
-    "status": ("status", False),
-}
+# API name -> (column, nullable): every text field of a log.
+STRING_FIELDS = {name: (f.attribute, f.nullable) for name, f in FIELDS.items() if f.kind is STRING}
 TEXTS: list[str | None] = [
     "Checkout DOWN",
     "checkout up",
@@ -97,57 +92,56 @@ def test_text_operators(gql: GraphQL, factory: Factory, subtests: pytest.Subtest
 
 # --- integers and date-times -----------------------------------------------------------------------
 
-ORDERED_CASES: dict[str, tuple[dict[str, int | list[int]], list[int]]] = {
-    # Operands and results are indexes into the three values of the field (low, middle, high).
+ORDERED_CASES: dict[str, tuple[dict[str, int | bool | list[int]], list[int | None]]] = {
+    # Operands and results are indexes into the three values of the field (low, middle, high); None
+    # stands for the log whose field is null (nullable fields only).
     "eq": ({"eq": 1}, [1]),
-    "ne": ({"ne": 1}, [0, 2]),
+    "ne matches nulls": ({"ne": 1}, [0, 2, None]),
     "in": ({"in": [0, 2]}, [0, 2]),
-    "notIn": ({"notIn": [0]}, [1, 2]),
+    "notIn matches nulls": ({"notIn": [0]}, [1, 2, None]),
     "gt": ({"gt": 1}, [2]),
     "gte": ({"gte": 1}, [1, 2]),
     "lt": ({"lt": 1}, [0]),
     "lte": ({"lte": 1}, [0, 1]),
     "gt and lt together": ({"gt": 0, "lt": 2}, [1]),
+    "isNull true": ({"isNull": True}, [None]),
+    "isNull false": ({"isNull": False}, [0, 1, 2]),
 }
 
-COSTS = [0, 5, 10]
+# Three values of each ordered kind, low to high: stored, and as the API writes them.
 MOMENTS = [BASE_TIME, BASE_TIME + timedelta(hours=1), BASE_TIME + timedelta(days=2)]
-ISO_MOMENTS = [m.isoformat() for m in MOMENTS]
+ORDERED_VALUES: dict[Kind, tuple[list[Any], list[Any]]] = {
+    INT: ([0, 5, 10], [0, 5, 10]),
+    DATETIME: (MOMENTS, [m.isoformat() for m in MOMENTS]),
+}
+ORDERED_FIELDS = [name for name, f in FIELDS.items() if f.kind in ORDERED_VALUES]
+DATE_TIMES = [f.attribute for f in FIELDS.values() if f.kind is DATETIME]
 
 
-def _operand(values: list[Any], value: int | list[int]) -> Any:
+def _operand(values: list[Any], value: int | bool | list[int]) -> Any:
+    if isinstance(value, bool):
+        return value
     return [values[i] for i in value] if isinstance(value, list) else values[value]
 
 
-def test_integer_operators(gql: GraphQL, factory: Factory, subtests: pytest.Subtests) -> None:
-    project = factory.project()
-    for cost in COSTS:
-        factory.log(project, whatsapp_cost_in_usd_cents=cost)
-    gql.key = factory.api_key(project)
-
-    for case, (operators, expected) in ORDERED_CASES.items():
-        with subtests.test(case):
-            where = {"whatsAppCostInUSDCents": {op: _operand(COSTS, v) for op, v in operators.items()}}
-            assert matching(gql, where, "whatsAppCostInUSDCents") == [COSTS[i] for i in expected]
-
-
-@pytest.mark.parametrize(("field", "column", "other"), [
-    ("createdAt", "created_at", "updated_at"),
-    ("updatedAt", "updated_at", "created_at"),
-])  # fmt: skip
-def test_date_time_operators(
-    gql: GraphQL, factory: Factory, subtests: pytest.Subtests, field: str, column: str, other: str
+@pytest.mark.parametrize("field", ORDERED_FIELDS)
+def test_integer_and_date_time_operators(
+    gql: GraphQL, factory: Factory, subtests: pytest.Subtests, field: str
 ) -> None:
+    f = FIELDS[field]
+    stored, shown = ORDERED_VALUES[f.kind]
     project = factory.project()
-    for moment in MOMENTS:
-        # The other date is the same on every log, so only `field` tells them apart.
-        factory.log(project, **{column: moment, other: BASE_TIME})
+    # The other dates are the same on every log, so only `field` tells them apart.
+    others = dict.fromkeys((c for c in DATE_TIMES if c != f.attribute), BASE_TIME)
+    for value in stored + ([None] if f.nullable else []):
+        factory.log(project, **{**others, f.attribute: value})
     gql.key = factory.api_key(project)
 
     for case, (operators, expected) in ORDERED_CASES.items():
         with subtests.test(case):
-            where = {field: {op: _operand(ISO_MOMENTS, v) for op, v in operators.items()}}
-            assert matching(gql, where, field) == [ISO_MOMENTS[i] for i in expected]
+            where = {field: {op: _operand(shown, v) for op, v in operators.items()}}
+            wanted = [None if i is None else shown[i] for i in expected if i is not None or f.nullable]
+            assert matching(gql, where, field) == _sorted(wanted)
 
 
 def test_a_date_time_in_another_offset_is_the_same_moment(gql: GraphQL, factory: Factory) -> None:
@@ -174,7 +168,7 @@ def test_a_date_time_without_an_offset_is_utc_and_a_date_alone_is_midnight_utc(
     assert matching(gql, {"createdAt": {"lt": "2026-07-02"}}) == [noon]
 
 
-@pytest.mark.parametrize("field", ["whatsAppCostInUSDCents", "createdAt", "updatedAt", "toNumber", "status"])
+@pytest.mark.parametrize("field", [name for name, f in FIELDS.items() if not f.nullable])
 def test_is_null_on_a_field_that_is_never_null(gql: GraphQL, factory: Factory, field: str) -> None:
     project = factory.project()
     logs = factory.logs(project, 2)
@@ -186,10 +180,10 @@ def test_is_null_on_a_field_that_is_never_null(gql: GraphQL, factory: Factory, f
 
 # --- ids ------------------------------------------------------------------------------------------
 
-# Every `…Id` filter that points at a related record: API name -> (relation, column).
-LINK_FIELDS = {f"{relation}Id": relation for relation in TABLES}
+# Every `…Id` filter that points at a related record: API name -> relation.
+LINK_FIELDS = {r.foreign_key: name for name, r in RELATIONS.items()}
 # relation -> the log's column that links to it
-LINK_COLUMNS = {relation: f"{table}_id" for relation, table in TABLES.items()}
+LINK_COLUMNS = {name: r.fk_column.key for name, r in RELATIONS.items()}
 MALFORMED = "not-a-uuid"
 
 ID_CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
@@ -296,7 +290,7 @@ def test_an_empty_in_list_matches_nothing_and_an_empty_not_in_everything(
     logs = sorted([factory.log(project, from_number="+1-555-0100"), factory.log(project, from_number=None)])
     gql.key = factory.api_key(project)
 
-    for field in ("fromNumber", "status", "whatsAppCostInUSDCents", "createdAt", "id", "incidentId"):
+    for field in FIELDS:
         assert matching(gql, {field: {"in": []}}) == [], field
         assert matching(gql, {field: {"notIn": []}}) == logs, field
 

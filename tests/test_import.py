@@ -18,7 +18,7 @@ from graphql_api.cli.commands import main
 from graphql_api.data.fields import FIELDS, PROJECT, RELATIONS
 from graphql_api.http.app import create_app
 from graphql_api.settings import Settings
-from tests.factories import Factory
+from tests.factories import Factory, unnamed_values
 from tests.rest_client import Rest
 
 # Every field, and every relation with all its columns: what a full export asks for.
@@ -96,12 +96,19 @@ def test_an_export_through_get_list_imports_into_an_empty_database_as_the_same_l
     src.logs(
         project, 9, status="Failed", user_id=user, team_id=team, from_number=None, status_message="131026"
     )
-    src.log(
-        project,
-        whatsapp_message_id="wamid.1",
-        message_text="emoji 🚨 and ünïcödé",
-        whatsapp_cost_in_usd_cents=7,
-    )
+    # One log linked to every other relation, with a value in every field.
+    rest_of_links = {
+        r.fk_column.key: src.related(name, project if r.project_scoped else None)
+        for name, r in RELATIONS.items()
+        if name not in ("incident", "monitor", "user", "team")
+    }
+    named = {
+        "whatsapp_message_id": "wamid.1",
+        "message_text": "emoji 🚨 and ünïcödé",
+        "whatsapp_cost_in_usd_cents": 7,
+        **rest_of_links,
+    }
+    src.log(project, **named, **unnamed_values(1, named, nulls=False))
     src_rest.key = src.api_key(project)
     body = {"select": EVERYTHING, "sort": {"createdAt": "ASC"}}
     exported = pages(src_rest, body)
@@ -115,7 +122,7 @@ def test_an_export_through_get_list_imports_into_an_empty_database_as_the_same_l
         "created": 22,
         "updated": 0,
         "stillDeleted": 0,
-        "placeholders": {"project": 1, "incident": 1, "user": 1, "monitor": 1, "team": 1},
+        "placeholders": {"project": 1, **dict.fromkeys(RELATIONS, 1)},
     }
     rest.key = factory.api_key(project)
     assert pages(rest, body) == exported

@@ -1,4 +1,4 @@
-"""The twelve relations of a log: null and non-null, scoped to the key's project, without N+1 queries."""
+"""The relations of a log: null and non-null, scoped to the key's project, without N+1 queries."""
 
 from __future__ import annotations
 
@@ -7,40 +7,40 @@ from typing import Any
 
 import pytest
 
+from graphql_api.data.fields import RELATIONS
 from tests.conftest import GraphQL, StatementCounter
-from tests.factories import BASE_TIME, TABLES, Factory
+from tests.factories import BASE_TIME, Factory
+from tests.rest_client import REFERENCE_RELATIONS
 
-# relation -> the label the API shows; users carry no createdAt.
-LABELS = {
-    "incident": "title",
-    "user": "name",
-    "alert": "title",
-    "monitor": "name",
-    "scheduledMaintenance": "title",
-    "statusPage": "name",
-    "statusPageAnnouncement": "title",
-    "team": "name",
-    "onCallDutyPolicy": "name",
-    "onCallDutyPolicyEscalationRule": "name",
-    "onCallDutyPolicySchedule": "name",
-}
+# relation -> the label the API shows
+LABELS = {name: r.label for name, r in RELATIONS.items()}
 # the log's column for each relation
-COLUMNS = {relation: f"{table}_id" for relation, table in TABLES.items()}
+COLUMNS = {name: r.fk_column.key for name, r in RELATIONS.items()}
 # Users span projects; every other related record belongs to one.
-PROJECT_SCOPED = [relation for relation in LABELS if relation != "user"]
+PROJECT_SCOPED = [name for name, r in RELATIONS.items() if r.project_scoped]
 RELATED_CREATED_AT = (BASE_TIME - timedelta(days=1)).isoformat()
+# The reference's relations (and the project) with the label each shows: renaming one breaks clients.
+REFERENCE_LABELS = {
+    "incident": "title", "user": "name", "alert": "title", "monitor": "name", "scheduledMaintenance": "title",
+    "statusPage": "name", "statusPageAnnouncement": "title", "team": "name", "onCallDutyPolicy": "name",
+    "onCallDutyPolicyEscalationRule": "name", "onCallDutyPolicySchedule": "name",
+}  # fmt: skip
 
 
 def selection(relation: str) -> str:
-    fields = f"id {LABELS[relation]}" + ("" if relation == "user" else " createdAt")
+    fields = f"id {LABELS[relation]}" + (" createdAt" if RELATIONS[relation].shows_created_at else "")
     return f"{relation} {{ {fields} }}"
 
 
 ALL_RELATIONS = " ".join([*(selection(r) for r in LABELS), "project { id name createdAt }"])
 
 
-def test_the_relation_list_is_complete() -> None:
-    assert sorted(LABELS) == sorted(TABLES)
+def test_the_references_relations_are_all_there_with_their_labels() -> None:
+    assert set(REFERENCE_RELATIONS) == {*REFERENCE_LABELS, "project"}
+    assert REFERENCE_LABELS.items() <= LABELS.items()
+    # Only users are shared by projects, and they carry no createdAt.
+    assert [name for name in REFERENCE_LABELS if name not in PROJECT_SCOPED] == ["user"]
+    assert [name for name in REFERENCE_LABELS if not RELATIONS[name].shows_created_at] == ["user"]
 
 
 @pytest.mark.parametrize("relation", LABELS)
@@ -51,7 +51,7 @@ def test_a_relation_is_the_linked_record_or_null(gql: GraphQL, factory: Factory,
     unlinked = factory.log(project)
     gql.key = factory.api_key(project)
     expected: dict[str, Any] = {"id": record, LABELS[relation]: f"The {relation}"}
-    if relation != "user":
+    if RELATIONS[relation].shows_created_at:
         expected["createdAt"] = RELATED_CREATED_AT
 
     # In a list (batched) and by id (through the DataLoader), without selecting the `…Id` field.
@@ -124,14 +124,14 @@ def test_relations_selected_through_fragments_resolve(gql: GraphQL, factory: Fac
 # --- no N+1 -----------------------------------------------------------------------------------------
 
 PAGE_WITH_EVERY_RELATION = f"query($limit: Int) {{ whatsAppLogs(limit: $limit) {{ id {ALL_RELATIONS} }} }}"
-# 1 for the API key, 1 for the page, 1 per related type (11 relations and the project).
-STATEMENTS_FOR_A_PAGE = 1 + 1 + 12
+# 1 for the API key, 1 for the page, 1 per related type (every relation and the project).
+STATEMENTS_FOR_A_PAGE = 1 + 1 + len(RELATIONS) + 1
 
 
 def _logs_linking_everything(factory: Factory, project: str, count: int, groups: int) -> None:
     """`count` logs linked to every relation, spread over `groups` distinct records of each type."""
     for _ in range(groups):
-        links = {COLUMNS[r]: factory.related(r, None if r == "user" else project) for r in LABELS}
+        links = {COLUMNS[r]: factory.related(r, project if r in PROJECT_SCOPED else None) for r in LABELS}
         factory.logs(project, count // groups, **links)
 
 
@@ -184,5 +184,5 @@ def test_relations_not_linked_by_any_log_cost_no_statement(
     logs = gql.data(PAGE_WITH_EVERY_RELATION, {"limit": 10})["whatsAppLogs"]
 
     assert all(log[relation] is None for log in logs for relation in LABELS)
-    # the key, the page and the project: nothing for eleven relations that every log leaves empty
+    # the key, the page and the project: nothing for the relations that every log leaves empty
     assert sql_statements.count == 3, sql_statements.statements

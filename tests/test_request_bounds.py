@@ -20,6 +20,8 @@ import pytest
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
+from graphql_api.data.fields import FIELDS
+from graphql_api.data.kinds import STRING
 from tests.conftest import GraphQL
 from tests.factories import Factory
 from tests.live import serve_process
@@ -167,15 +169,9 @@ def test_rest_requests_share_the_work_budget(client: TestClient, gql: GraphQL, l
         "/api/whatsapp-log/get-list",
         json={
             "query": {
-                field: {"_type": "NotContains", "value": "zz"}
-                for field in (
-                    "messageText",
-                    "toNumber",
-                    "fromNumber",
-                    "status",
-                    "statusMessage",
-                    "whatsAppMessageId",
-                )
+                f.rest_name: {"_type": "NotContains", "value": "zz"}
+                for f in FIELDS.values()
+                if f.kind is STRING
             },
             "sort": {"toNumber": "ASC"},
             "skip": 3000,

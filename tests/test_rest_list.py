@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from graphql_api.data.fields import FIELDS
 from tests.conftest import GraphQL
 from tests.factories import Factory
-from tests.rest_client import Rest
+from tests.rest_client import REFERENCE_FIELDS, Rest
 
 
 def at(text: str) -> datetime:
@@ -97,25 +98,19 @@ def test_an_empty_select_query_and_sort_mean_ids_of_every_log_newest_first(
 def test_select_of_every_field_gives_plain_values_dates_as_iso_strings(
     rest: Rest, logs: dict[str, str]
 ) -> None:
-    select = dict.fromkeys(
-        ["_id", "createdAt", "updatedAt", "projectId", "toNumber", "fromNumber", "messageText",
-         "statusMessage", "whatsAppMessageId", "status", "whatsAppCostInUSDCents", "incidentId", "userId",
-         "alertId", "monitorId", "scheduledMaintenanceId", "statusPageId", "statusPageAnnouncementId",
-         "teamId", "onCallDutyPolicyId", "onCallDutyPolicyEscalationRuleId", "onCallDutyPolicyScheduleId"],
-        True,
-    )  # fmt: skip
+    select = dict.fromkeys((f.rest_name for f in FIELDS.values()), True)
+    assert set(REFERENCE_FIELDS) <= set(select)
 
     item = rest.ok("POST", "get-list", {"select": select, "query": {"_id": logs["L1"]}})["data"][0]
 
-    assert item.pop("updatedAt").startswith("2026-07-01T")
+    assert item["updatedAt"].startswith("2026-07-01T")
+    # What the fixture did not set is null (every field but those below is nullable).
     assert item == {
-        "_id": logs["L1"], "createdAt": "2026-07-20T10:00:00+00:00", "projectId": logs["project"],
-        "toNumber": "+1-555-0001", "fromNumber": "+44-20-1", "messageText": "Checkout is DOWN",
-        "statusMessage": None, "whatsAppMessageId": None, "status": "Delivered", "whatsAppCostInUSDCents": 1,
-        "incidentId": logs["incident_1"], "userId": None, "alertId": None, "monitorId": None,
-        "scheduledMaintenanceId": None, "statusPageId": None, "statusPageAnnouncementId": None,
-        "teamId": None, "onCallDutyPolicyId": None, "onCallDutyPolicyEscalationRuleId": None,
-        "onCallDutyPolicyScheduleId": None,
+        **dict.fromkeys(select), "_id": logs["L1"], "createdAt": "2026-07-20T10:00:00+00:00",
+        "updatedAt": item["updatedAt"],
+        "projectId": logs["project"], "toNumber": "+1-555-0001", "fromNumber": "+44-20-1",
+        "messageText": "Checkout is DOWN", "status": "Delivered", "whatsAppCostInUSDCents": 1,
+        "incidentId": logs["incident_1"],
     }  # fmt: skip
 
 
@@ -320,10 +315,9 @@ def test_rest_and_graphql_return_the_same_records_for_equivalent_queries(
     project = logs["project"]
     factory.logs(project, 6, status="Delivered", whatsapp_cost_in_usd_cents=3, from_number=None)
     gql.key = rest.key
-    scalars = ["id", "createdAt", "updatedAt", "projectId", "toNumber", "fromNumber", "messageText",
-               "statusMessage", "whatsAppMessageId", "status", COST, "incidentId"]  # fmt: skip
+    scalars = list(FIELDS)
     rest_body = {
-        "select": {("_id" if name == "id" else name): True for name in scalars},
+        "select": {FIELDS[name].rest_name: True for name in scalars},
         "query": {"status": ["Delivered", "Read", "Failed"], "messageText": op("NotContains", "x"),
                   COST: op("GreaterThanOrEqual", 1)},
         "sort": {"whatsAppCostInUSDCents": "DESC", "createdAt": "ASC"},
@@ -342,5 +336,5 @@ def test_rest_and_graphql_return_the_same_records_for_equivalent_queries(
         page = rest.ok("POST", f"get-list?skip={skip}&limit=3", rest_body)
         data = gql.data(graphql, {"skip": skip})
         assert page["count"] == data["whatsAppLogCount"] == 9
-        as_rest = [{("_id" if k == "id" else k): v for k, v in log.items()} for log in data["whatsAppLogs"]]
+        as_rest = [{FIELDS[k].rest_name: v for k, v in log.items()} for log in data["whatsAppLogs"]]
         assert page["data"] == as_rest

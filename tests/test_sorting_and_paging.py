@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from graphql_api.data.fields import SORTABLE
+from graphql_api.data.kinds import DATETIME, INT, STRING, Kind
 from tests.conftest import GraphQL
 from tests.factories import BASE_TIME, Factory
 
@@ -31,22 +33,30 @@ def expected_order(rows: list[tuple[Any, str]], descending: bool) -> list[str]:
     return ids[::-1] if descending else ids
 
 
-# Sortable field -> (column, values with ties); plain ASCII of one shape, so every collation agrees.
+# Values with ties for each kind of sortable field; plain ASCII of one shape, so every collation agrees.
 T = BASE_TIME
-SORT_VALUES: dict[str, tuple[str, list[Any]]] = {
-    "createdAt": (
-        "created_at",
-        [T + timedelta(hours=2), T, T + timedelta(hours=1), T, T + timedelta(hours=2)],
-    ),
-    "updatedAt": (
-        "updated_at",
-        [T + timedelta(hours=2), T, T + timedelta(hours=1), T, T + timedelta(hours=2)],
-    ),
-    "status": ("status", ["Read", "Delivered", "Sent", "Read", "Delivered"]),
-    "toNumber": ("to_number", ["+1-555-0300", "+1-555-0100", "+1-555-0200", "+1-555-0100", "+1-555-0300"]),
-    "fromNumber": ("from_number", ["+1-555-0300", None, "+1-555-0200", None, "+1-555-0300", "+1-555-0200"]),
-    "whatsAppCostInUSDCents": ("whatsapp_cost_in_usd_cents", [5, 0, 3, 5, 0]),
+VALUES_WITH_TIES: dict[Kind, list[Any]] = {
+    DATETIME: [T + timedelta(hours=2), T, T + timedelta(hours=1), T, T + timedelta(hours=2)],
+    STRING: ["+1-555-0300", "+1-555-0100", "+1-555-0200", "+1-555-0100", "+1-555-0300"],
+    INT: [5, 0, 3, 5, 0],
 }
+
+
+def _with_nulls(values: list[Any]) -> list[Any]:
+    return [values[0], None, *values[1:3], None, *values[3:]]
+
+
+# Sortable field -> (column, values with ties, and nulls where the field is nullable).
+SORT_VALUES: dict[str, tuple[str, list[Any]]] = {
+    name: (f.attribute, _with_nulls(VALUES_WITH_TIES[f.kind]) if f.nullable else VALUES_WITH_TIES[f.kind])
+    for name, f in SORTABLE.items()
+}
+# What clients sort by today: a registry change must not take one away unnoticed.
+SORTED_BY_CLIENTS = {"createdAt", "updatedAt", "status", "toNumber", "fromNumber", "whatsAppCostInUSDCents"}
+
+
+def test_the_sort_keys_clients_use_are_all_there() -> None:
+    assert set(SORT_VALUES) >= SORTED_BY_CLIENTS
 
 
 @pytest.mark.parametrize("direction", ["ASC", "DESC"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -12,31 +13,67 @@ import pytest
 from starlette.testclient import TestClient
 
 from graphql_api.data import models, writes
+from graphql_api.data.fields import FIELDS, PERIODS, RELATIONS, Field, Relation
 from graphql_api.data.models import new_id
 from graphql_api.http.app import create_app
 from graphql_api.settings import Settings
 from tests.conftest import GraphQL, StatementCounter
-from tests.factories import Factory
+from tests.factories import Factory, sample, unnamed_values
 
-BUCKET = """
-  status day month fromNumber toNumber
-  incident { id title } monitor { id name } team { id name }
-  count totalCostInUSDCents minCostInUSDCents maxCostInUSDCents
-"""
+
+def _enum(name: str) -> str:
+    """A group key's `WhatsAppLogGroupBy` value: `fromNumber` -> FROM_NUMBER."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).upper()
+
+
+def _rank(grouped: Field | Relation) -> int:
+    assert grouped.group is not None
+    return grouped.group.rank
+
+
+# The fields and relations logs can be grouped by, in the schema's order.
+GROUPED_FIELDS = sorted((f for f in FIELDS.values() if f.group is not None), key=_rank)
+GROUPED_RELATIONS = sorted((r for r in RELATIONS.values() if r.group is not None), key=_rank)
+_RANKS = {
+    **{_enum(f.name): _rank(f) for f in GROUPED_FIELDS},
+    **{_enum(name): group.rank for name, group in PERIODS.items()},
+    **{_enum(r.name): _rank(r) for r in GROUPED_RELATIONS},
+}
+# Every group key, in the schema's order.
+KEYS = sorted(_RANKS, key=_RANKS.__getitem__)
+# group key -> (relation, its label field)
+RELATED = {_enum(r.name): (r.name, r.label) for r in GROUPED_RELATIONS}
+# group key -> the bucket's field, for keys that are values
+PLAIN = {_enum(name): name for name in [*(f.name for f in GROUPED_FIELDS), *PERIODS]}
+# group key -> the column a log's value is in (the periods are computed from created_at)
+COLUMNS = {_enum(f.name): f.attribute for f in GROUPED_FIELDS}
+BUCKET_FIELDS = [PLAIN[k] if k in PLAIN else RELATED[k][0] for k in KEYS]
+BUCKET = " ".join(
+    [PLAIN[k] if k in PLAIN else f"{RELATED[k][0]} {{ id {RELATED[k][1]} }}" for k in KEYS]
+    + ["count totalCostInUSDCents minCostInUSDCents maxCostInUSDCents"]
+)
 QUERY = f"""
 query Stats($where: WhatsAppLogFilter, $groupBy: [WhatsAppLogGroupBy!], $limit: Int! = 1000) {{
   whatsAppLogStats(where: $where, groupBy: $groupBy, limit: $limit) {{ {BUCKET} }}
 }}
 """
-KEYS = ["STATUS", "DAY", "MONTH", "FROM_NUMBER", "TO_NUMBER", "INCIDENT", "MONITOR", "TEAM"]
-RELATED = {"INCIDENT": ("incident", "title"), "MONITOR": ("monitor", "name"), "TEAM": ("team", "name")}
-PLAIN = {
-    "STATUS": "status",
-    "DAY": "day",
-    "MONTH": "month",
-    "FROM_NUMBER": "fromNumber",
-    "TO_NUMBER": "toNumber",
+# The values a grouped field takes in the world, one drawn per log; other grouped fields take two
+# values of their kind, or null.
+POOLS: dict[str, list[Any]] = {
+    "status": ["Sent", "Delivered", "Failed", "Read"],
+    "fromNumber": [None, "+1-555-100-0001", "+1-555-100-0002"],
+    "toNumber": ["+44-20-0000-0001", "+44-20-0000-0002"],
 }
+# The labels of the records of a grouped relation; other grouped relations get two records.
+LABELS: dict[str, list[str]] = {
+    "incident": ["Checkout down", "API slow", "API slow"],  # a shared title: id breaks the tie
+    "monitor": ["Website", "Database"],
+    "team": ["Ops", "Payments"],
+}
+
+
+def _pool(f: Field) -> list[Any]:
+    return POOLS.get(f.name) or [*([None] if f.nullable else []), sample(f, 0), sample(f, 1)]
 
 
 @dataclass
@@ -55,8 +92,8 @@ def _value(log: dict[str, Any], key: str) -> Any:
         return log["created_at"].strftime("%Y-%m-%d")
     if key == "MONTH":
         return log["created_at"].strftime("%Y-%m")
-    if key in PLAIN:
-        return log[{"STATUS": "status", "FROM_NUMBER": "from_number", "TO_NUMBER": "to_number"}[key]]
+    if key in COLUMNS:
+        return log[COLUMNS[key]]
     return log[RELATED[key][0]]
 
 
@@ -79,7 +116,7 @@ def expected_buckets(logs: Sequence[dict[str, Any]], keys: Sequence[str]) -> lis
     for values, costs in sorted(
         groups.values(), key=lambda g: [_sort_key(v, k) for v, k in zip(g[0], keys, strict=True)]
     ):
-        bucket: dict[str, Any] = {name: None for name in [*PLAIN.values(), "incident", "monitor", "team"]}
+        bucket: dict[str, Any] = dict.fromkeys(BUCKET_FIELDS)
         for key, value in zip(keys, values, strict=True):
             bucket[PLAIN[key] if key in PLAIN else RELATED[key][0]] = value
         bucket.update(
@@ -99,14 +136,13 @@ def world(factory: Factory) -> World:
     acme, other = factory.project("Acme"), factory.project("Other")
     w = World(key=factory.api_key(acme), other_key=factory.api_key(other))
     related: dict[str, list[dict[str, Any] | None]] = {}
-    for relation, label, names in (
-        ("incident", "title", ["Checkout down", "API slow", "API slow"]),  # a shared title: id breaks the tie
-        ("monitor", "name", ["Website", "Database"]),
-        ("team", "name", ["Ops", "Payments"]),
-    ):
-        records = [{"id": factory.related(relation, acme, name), label: name} for name in names]
+    for relation in GROUPED_RELATIONS:
+        labels = LABELS.get(relation.name, [f"{relation.type_name} A", f"{relation.type_name} B"])
+        records = [
+            {"id": factory.related(relation.name, acme, label), relation.label: label} for label in labels
+        ]
         w.records.update({r["id"]: r for r in records})
-        related[relation] = [None, *records]
+        related[relation.name] = [None, *records]
     foreign_incident = factory.related("incident", other, "Other's incident")
     foreign_team = factory.related("team", other, "Other's team")
 
@@ -115,30 +151,24 @@ def world(factory: Factory) -> World:
     start = datetime(2026, 6, 28, 22, 0, tzinfo=UTC)
 
     def add(**fields: Any) -> None:
-        log = {
-            "created_at": fields.pop("created_at", start + timedelta(hours=rng.randrange(24 * 40))),
-            "status": fields.pop("status", rng.choice(["Sent", "Delivered", "Failed", "Read"])),
-            "from_number": fields.pop(
-                "from_number", rng.choice([None, "+1-555-100-0001", "+1-555-100-0002"])
-            ),
-            "to_number": fields.pop("to_number", rng.choice(["+44-20-0000-0001", "+44-20-0000-0002"])),
-            "cost": fields.pop("cost", rng.randrange(0, 12)),
-        }
-        for relation in ("incident", "monitor", "team"):
-            log[relation] = fields.pop(relation, rng.choice(related[relation]))
-        row = {f"{r}_id": log[r]["id"] if log[r] else None for r in ("incident", "monitor", "team")}
+        """A log; `fields` are columns, relations (a record or None), or `cost`."""
+        log = {"created_at": fields.pop("created_at", start + timedelta(hours=rng.randrange(24 * 40)))}
+        for f in GROUPED_FIELDS:
+            log[f.attribute] = fields.pop(f.attribute, rng.choice(_pool(f)))
+        log["cost"] = fields.pop("cost", rng.randrange(0, 12))
+        for relation in GROUPED_RELATIONS:
+            log[relation.name] = fields.pop(relation.name, rng.choice(related[relation.name]))
+        row = {r.fk_column.key: log[r.name]["id"] if log[r.name] else None for r in GROUPED_RELATIONS}
+        row.update({f.attribute: log[f.attribute] for f in GROUPED_FIELDS})
         row.update(
             id=new_id(),
             project_id=acme,
             created_at=log["created_at"],
             updated_at=log["created_at"],
-            status=log["status"],
-            from_number=log["from_number"],
-            to_number=log["to_number"],
             whatsapp_cost_in_usd_cents=log["cost"],
             deleted_at=None,
         )
-        rows.append({**row, **fields})
+        rows.append({**unnamed_values(len(rows), row), **row, **fields})
         if "deleted_at" not in fields:
             w.visible.append(log)
 
@@ -174,9 +204,8 @@ def test_without_group_keys_one_bucket_sums_every_live_log_of_the_project(gql: G
     costs = [log["cost"] for log in world.visible]
 
     assert stats(gql, world.key) == [
-        {"status": None, "day": None, "month": None, "fromNumber": None, "toNumber": None,
-         "incident": None, "monitor": None, "team": None, "count": len(costs),
-         "totalCostInUSDCents": sum(costs), "minCostInUSDCents": min(costs), "maxCostInUSDCents": max(costs)}
+        {**dict.fromkeys(BUCKET_FIELDS), "count": len(costs), "totalCostInUSDCents": sum(costs),
+         "minCostInUSDCents": min(costs), "maxCostInUSDCents": max(costs)}
     ]  # fmt: skip
 
 

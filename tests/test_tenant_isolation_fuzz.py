@@ -36,9 +36,10 @@ from hypothesis_graphql import Mode, nodes
 from hypothesis_graphql import queries as schema_queries
 from starlette.testclient import TestClient
 
-from graphql_api.data.fields import RELATIONS
+from graphql_api.data.fields import FIELDS, RELATIONS, SORTABLE, Field
+from graphql_api.data.kinds import DATETIME, ID, INT, STRING, Kind
 from graphql_api.schema import build_schema
-from tests.factories import Factory
+from tests.factories import Factory, text_for, unnamed_values
 from tests.fuzz_strategies import PHASES, awkward, through_fragments
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
@@ -73,23 +74,45 @@ def _seed(factory: Factory, tag: str, *, links_to: Tenant | None = None) -> Tena
     }
     tenant.ids |= set(tenant.related.values())
     for i in range(6):
-        texts = {
-            "to_number": f"+1-{tag}-{i}"[:30],
-            "from_number": f"+44-{tag}"[:30] if i % 2 else None,
-            "message_text": f"{tag} message {i}: 100% _done_",
-            "status_message": f"{tag} status message" if i % 3 else None,
-            "whatsapp_message_id": f"wamid.{tag}.{i}",
-            "status": f"{tag} {['Sent', 'Delivered', 'Failed'][i % 3]}",
-        }
+        # Every text field carries the tag (A's the canary); some of the nullable ones are null.
+        texts = {f.attribute: _text(f, tag, i) for f in STRING_FIELDS}
         tenant.strings += [t for t in texts.values() if t]
-        fields = {**texts, "whatsapp_cost_in_usd_cents": i * 7, **(tenant.related if i % 2 == 0 else {})}
+        fields = {
+            **unnamed_values(i, texts, nulls=False),
+            **texts,
+            "whatsapp_cost_in_usd_cents": i * 7,
+            **(tenant.related if i % 2 == 0 else {}),
+        }
         tenant.ids.add(factory.log(project, **fields))
     if links_to is not None:
         # A log of this project that points at the other project's records, which must stay invisible
         # (users belong to no project: the platform shares them, so they are left out).
-        links = {fk: record for fk, record in links_to.related.items() if fk != "user_id"}
+        links = {
+            r.fk_column.key: links_to.related[r.fk_column.key] for r in RELATIONS.values() if r.project_scoped
+        }
         tenant.ids.add(factory.log(project, status=f"{tag} Linked", **links))
     return tenant
+
+
+STRING_FIELDS = [f for f in FIELDS.values() if f.kind is STRING]
+# Texts that some fields hold in the platform's shape; any other text field holds "<tag> <field> <i>".
+_TEXTS: dict[str, Callable[[str, int], str | None]] = {
+    "toNumber": lambda tag, i: f"+1-{tag}-{i}",
+    "fromNumber": lambda tag, i: f"+44-{tag}" if i % 2 else None,
+    "messageText": lambda tag, i: f"{tag} message {i}: 100% _done_",
+    "statusMessage": lambda tag, i: f"{tag} status message" if i % 3 else None,
+    "whatsAppMessageId": lambda tag, i: f"wamid.{tag}.{i}",
+    "status": lambda tag, i: f"{tag} {['Sent', 'Delivered', 'Failed'][i % 3]}",
+}
+
+
+def _text(f: Field, tag: str, i: int) -> str | None:
+    """The i-th log's value of text field `f`, holding `tag`; null for every third log if nullable."""
+    if f.name in _TEXTS:
+        text = _TEXTS[f.name](tag, i)
+    else:
+        text = None if f.nullable and i % 3 == 0 else f"{tag} {f.name} {i}"
+    return None if text is None else text_for(f, text)
 
 
 @pytest.fixture
@@ -449,17 +472,14 @@ def test_schema_generated_invalid_queries_get_coded_errors_never_a_500(probe: Pr
 
 # --- the REST wire format ----------------------------------------------------------------------------------
 
-_REST_FIELDS: dict[str, Callable[[Tenant, Tenant], st.SearchStrategy[Any]]] = {
-    "_id": _ids,
-    "projectId": _ids,
-    "incidentId": _ids,
-    "monitorId": _ids,
-    "teamId": _ids,
-    "status": _strings,
-    "messageText": _strings,
-    "toNumber": _strings,
-    "whatsAppCostInUSDCents": lambda a, b: st.integers(-5, 50),
+# A REST field's values, by the field's kind.
+_REST_VALUES: dict[Kind, Callable[[Tenant, Tenant], st.SearchStrategy[Any]]] = {
+    ID: _ids,
+    STRING: _strings,
+    INT: lambda a, b: st.integers(-5, 50),
+    DATETIME: lambda a, b: MOMENTS.map(datetime.isoformat) | _strings(a, b),
 }
+_REST_FIELDS = {f.rest_name: _REST_VALUES[f.kind] for f in FIELDS.values()}
 _REST_OPERATORS = [
     "EqualTo",
     "NotEqual",
@@ -494,13 +514,12 @@ def rest_bodies(a: Tenant, b: Tenant) -> st.SearchStrategy[tuple[str, dict[str, 
     relations = {
         name: st.booleans() | st.just({"_id": True, RELATIONS[name].label: True}) for name in RELATIONS
     }
-    select = st.fixed_dictionaries(
-        {},
-        optional={"_id": st.booleans(), "status": st.booleans(), "messageText": st.booleans(), **relations},
-    )
+    select = st.fixed_dictionaries({}, optional={**dict.fromkeys(_REST_FIELDS, st.booleans()), **relations})
     select = select | st.tuples(select, odd_keys).map(lambda s: {**s[1], **s[0]})
     sort = st.dictionaries(
-        st.sampled_from(["createdAt", "status", "toNumber"]), st.sampled_from(["ASC", "DESC"]), max_size=2
+        st.sampled_from([f.rest_name for f in SORTABLE.values()]),
+        st.sampled_from(["ASC", "DESC"]),
+        max_size=2,
     )
     listing = st.builds(
         lambda q, s, o, skip, n: ("get-list", {"query": q, "select": s, "sort": o, "skip": skip, "limit": n}),
@@ -527,12 +546,11 @@ def test_generated_rest_requests_never_show_another_projects_data(probe: Probe) 
 
 
 def test_a_log_linked_to_another_projects_records_shows_them_as_null(probe: Probe) -> None:
-    relations = " ".join(f"{name} {{ id }}" for name in RELATIONS if name != "user")
+    scoped = [name for name, r in RELATIONS.items() if r.project_scoped]
+    relations = " ".join(f"{name} {{ id }}" for name in scoped)
     data = probe.graphql(
         f'{{ whatsAppLogs(where: {{status: {{eq: "bravo Linked"}}}}) {{ incidentId {relations} }} }}'
     )["data"]
     [log] = data["whatsAppLogs"]
     assert log["incidentId"] == probe.a.related["incident_id"]
-    assert {name: log[name] for name in RELATIONS if name != "user"} == dict.fromkeys(
-        (n for n in RELATIONS if n != "user"), None
-    )
+    assert {name: log[name] for name in scoped} == dict.fromkeys(scoped, None)
