@@ -253,7 +253,12 @@ async def seed_demo(
     conn: AsyncConnection, plan: Plan, *, progress: Callable[[int], None] | None = None
 ) -> Summary:
     """Insert projects, their resources, users and plan.logs WhatsApp logs."""
-    dice = _Dice(random.Random(plan.seed), start=plan.now - timedelta(days=plan.days), days=plan.days)
+    dice = _Dice(
+        random.Random(plan.seed),
+        random.Random(f"{plan.seed} added"),
+        start=plan.now - timedelta(days=plan.days),
+        days=plan.days,
+    )
     projects = _project_rows(plan, dice)
     await insert_rows(conn, _table("project"), projects)
     users = _user_rows(dice)
@@ -272,6 +277,9 @@ class _Dice:
     the data, and a change of that order changes every value after it."""
 
     rng: random.Random
+    # Draws for the relations and fields added since (ADDED_RECORDS): a generator of their own, so that
+    # adding one leaves every value drawn from `rng` as it was.
+    added: random.Random
     start: datetime
     days: int
 
@@ -311,6 +319,8 @@ async def _insert_resources(conn: AsyncConnection, project_id: str, dice: _Dice)
         ]  # fmt: skip
         await insert_rows(conn, _table(table), rows)
         ids[table] = [r["id"] for r in rows]
+    for relation in _added_relations():
+        ids[relation.table.name] = await _insert_added(conn, relation, project_id, dice.added, dice.start)
     return ids
 
 
@@ -334,10 +344,16 @@ def _log_rows(
 ) -> Iterator[dict[str, Any]]:
     """plan.logs logs, project after project; `progress` hears of each thousand."""
     business_numbers = [_phone(dice.rng) for _ in range(4)]
+    added_relations = _added_relations()
+    added_fields: list[Field] | None = None  # the same for every row
     done = 0
     for project, count in zip(projects, _log_counts(plan, dice.rng), strict=True):
+        owned = resources[project["id"]]
         for _ in range(count):
-            yield _log_row(plan, dice, project["id"], resources[project["id"]], users, business_numbers)
+            row = _log_row(plan, dice, project["id"], owned, users, business_numbers)
+            added_fields = _added_fields(row) if added_fields is None else added_fields
+            _fill_added(row, added_relations, added_fields, owned, dice.added, plan.now)
+            yield row
             done += 1
             if progress is not None and done % 1000 == 0:
                 progress(1000)
