@@ -22,7 +22,13 @@ from sqlalchemy.engine import make_url
 
 from graphql_api.compiler.driver import DriverStatement
 from graphql_api.data import work_budget
-from graphql_api.data.database import Database, api_error, configure_sqlite_connection, request_connect_args
+from graphql_api.data.database import (
+    Database,
+    api_error,
+    configure_sqlite_connection,
+    connect_error,
+    request_connect_args,
+)
 from graphql_api.errors import ServiceUnavailable, WorkLimitExceeded
 from graphql_api.schema.lru import LRU
 
@@ -101,7 +107,7 @@ class SqliteRunner:
     async def values(
         self, statements: Sequence[DriverStatement], project_id: str, *, on_loop_only: bool = False
     ) -> list[Any]:
-        connection = self._idle.pop() if self._idle else _SqliteConnection(self._path)
+        connection = self._idle.pop() if self._idle else self._open()
         values = [
             await self._value(connection, s, s.parameters(project_id), on_loop_only) for s in statements
         ]
@@ -111,6 +117,12 @@ class SqliteRunner:
         else:
             connection.db.close()
         return values
+
+    def _open(self) -> _SqliteConnection:
+        try:
+            return _SqliteConnection(self._path)
+        except sqlite3.Error as exc:  # a file missing, unreadable, locked: the database is unavailable
+            raise connect_error(exc) from exc
 
     async def _value(
         self,
@@ -187,8 +199,11 @@ class AsyncpgRunner:
         self, statements: Sequence[DriverStatement], project_id: str, *, on_loop_only: bool = False
     ) -> list[Any]:
         if self._slots.locked():  # all connections busy: wait, as long as the engine's pool would
-            async with asyncio.timeout(self._wait):
-                await self._slots.acquire()
+            try:
+                async with asyncio.timeout(self._wait):
+                    await self._slots.acquire()
+            except TimeoutError as exc:
+                raise connect_error(exc) from exc
         else:
             await self._slots.acquire()
         try:
@@ -201,9 +216,17 @@ class AsyncpgRunner:
                     # yet: one more try on a new connection, as the engine's pre-ping would do.
                     if not isinstance(api_error(exc), ServiceUnavailable):
                         raise
-            return await self._fetch(await asyncpg.connect(**self._connect_kwargs), statements, project_id)
+            return await self._fetch(await self._connect(), statements, project_id)
         finally:
             self._slots.release()
+
+    async def _connect(self) -> Any:
+        """A new connection; failing to get one is the database being unavailable, whatever the reason
+        (database.connect_error), as on the engine's path."""
+        try:
+            return await asyncpg.connect(**self._connect_kwargs)
+        except Exception as exc:
+            raise connect_error(exc) from exc
 
     def _open_idle(self) -> Any:
         """An idle connection still open, or None (those closed while idle are dropped)."""

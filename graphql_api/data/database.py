@@ -1,5 +1,9 @@
 """Engines: SQLite pragmas for the embedded default, pool options for PostgreSQL, and the one place
-where a database failure becomes an error a client can act on (SERVICE_UNAVAILABLE or TIMEOUT)."""
+where a database failure becomes an error a client can act on (SERVICE_UNAVAILABLE or TIMEOUT).
+
+Where it failed decides first: any failure to obtain a connection (a pool checkout, a connect) is the
+database being unavailable, whatever the driver said; only a failure while a statement runs is read by
+its kind (connection lost, statement timeout, replica conflict, or none a client can act on)."""
 
 from __future__ import annotations
 
@@ -168,6 +172,17 @@ def api_error(exc: BaseException) -> ApiError | None:
     return None
 
 
+def connect_error(exc: BaseException) -> ApiError:
+    """What a failure to obtain a connection means to a client: the database is unavailable.
+
+    Whatever the driver said: refused or reset, a database that does not exist (yet: being restored or
+    renamed) or is not accepting connections, rejected credentials (rotated under a running server), too
+    many connections, a server starting or stopping, a pool or pooler with nothing to give. None of them
+    is the request's fault, and each one passes when the database or its operator is done.
+    """
+    return exc if isinstance(exc, ApiError) else ServiceUnavailable()
+
+
 def _stopped(driver_error: BaseException) -> bool:
     """A statement stopped on the client's request: SQLite's interrupt, a client-side timeout."""
     if isinstance(driver_error, sqlite3.OperationalError):
@@ -176,8 +191,14 @@ def _stopped(driver_error: BaseException) -> bool:
 
 
 def log_failure(error: ApiError, exc: BaseException) -> None:
-    """One warning line for a database failure a client is told about (the driver's first line)."""
-    logger.warning("database %s: %s", error.code, str(exc).splitlines()[0] if str(exc) else repr(exc))
+    """One warning line for a database failure a client is told about: the driver's own error (the root
+    of the chain SQLAlchemy and this module raise from), its type (`InvalidPasswordError`, say) and its
+    first line."""
+    cause = exc
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    first_line = str(cause).splitlines()[0] if str(cause) else ""
+    logger.warning("database %s: %s: %s", error.code, type(cause).__name__, first_line)
 
 
 class Database:
@@ -197,18 +218,21 @@ class Database:
         """A read-only connection for the SELECTs of one request.
 
         A database that is gone, overloaded or too slow raises ServiceUnavailable or Timeout here, for
-        resolvers, loaders and probes alike; other errors pass through unchanged.
+        resolvers, loaders and probes alike: any failure to get the connection is ServiceUnavailable (see
+        connect_error); a statement's other errors pass through unchanged.
         """
         work = work_budget.current()
+        connected = False
         try:
             async with self.read_engine.connect() as conn:
+                connected = True
                 if work is None or conn.dialect.name == "sqlite":  # SQLite's statements meter themselves
                     yield conn
                 else:
                     async with _within(work):
                         yield conn
         except Exception as exc:
-            error = api_error(exc)
+            error = api_error(exc) if connected else connect_error(exc)
             if error is None:
                 raise
             log_failure(error, exc)
