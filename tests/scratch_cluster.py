@@ -126,7 +126,6 @@ class Cluster:
             port=self.port,
             unix_socket_directories=f"'{self.directory}'",
             fsync="off",
-            synchronous_commit="off",
             full_page_writes="off",
             shared_buffers="'16MB'",
             max_connections=30,
@@ -183,6 +182,18 @@ class Cluster:
                 await conn.close()
 
         return asyncio.run(run())
+
+    def script(self, statements: str, *, database: str = "postgres") -> None:
+        """Statements separated by semicolons (a transaction, say), as the superuser."""
+
+        async def run() -> None:
+            conn = await asyncpg.connect(self.dsn(database), timeout=10)
+            try:
+                await conn.execute(statements)
+            finally:
+                await conn.close()
+
+        asyncio.run(run())
 
     def create_database(self, name: str = "app") -> str:
         """A migrated database for the app, sorting text by code point as the test databases do; its
