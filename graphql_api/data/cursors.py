@@ -1,4 +1,4 @@
-"""Opaque, tamper-checked cursors for keyset pagination.
+"""Opaque, tamper-checked cursors for keyset pagination and for whatsAppLogStream.
 
 A cursor carries the sort order, the project and the last row's sort values and id, signed with an
 HMAC under the deployment's `CURSOR_SECRET`. Anything else (an edited, truncated or forged cursor, one
@@ -83,3 +83,44 @@ def decode_cursor(
             "pass the same `orderBy` as the page it came from, or start again without it."
         )
     return [SORTABLE[k.field].kind.load(v) for k, v in zip(keys, values, strict=True)], str(last_id)
+
+
+# Stream cursors are signed under a key of their own: neither kind of cursor passes for the other.
+_FEED = "whatsAppLogStream:"
+
+
+def where_digest(where: object) -> str:
+    """A short fingerprint of a filter in its neutral form (frozen dataclasses: their repr is the value)."""
+    return hashlib.sha256(repr(where).encode()).hexdigest()[:16]
+
+
+def encode_feed_cursor(
+    secret: str, *, project_id: str, where: object, position: int, last_id: str | None
+) -> str:
+    """A whatsAppLogStream cursor: the project, the filter's fingerprint and the place in the feed."""
+    payload = ["feed", project_id, where_digest(where), position, last_id]
+    return signed(_FEED + secret, json.dumps(payload, separators=(",", ":")).encode())
+
+
+def decode_feed_cursor(secret: str, cursor: str, *, project_id: str, where: object) -> tuple[int, str | None]:
+    """The place a stream cursor points at; BAD_USER_INPUT unless a stream with this `where` made it for
+    this project."""
+    invalid = BadUserInput(
+        "`after` is not a cursor of a whatsAppLogStream with this `where`; start again without it."
+    )
+    if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_LENGTH or cursor.count(".") != 1:
+        raise invalid
+    body, mac = cursor.split(".")
+    try:
+        payload, signature = _unb64(body), _unb64(mac)
+    except (binascii.Error, ValueError):
+        raise invalid from None
+    if not hmac.compare_digest(signature, _mac(_FEED + secret, payload)):
+        raise invalid
+    decoded = json.loads(payload)
+    if not (isinstance(decoded, list) and len(decoded) == 5 and decoded[0] == "feed"):
+        raise invalid
+    _, owner, digest, position, last_id = decoded
+    if owner != project_id or digest != where_digest(where):
+        raise invalid
+    return int(position), None if last_id is None else str(last_id)

@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -200,6 +200,9 @@ class WhatsAppLog(Base):
     on_call_duty_policy_schedule_id: Mapped[str | None] = mapped_column(
         GUID, ForeignKey("on_call_duty_policy_schedule.id"), index=True
     )
+    # The log's place in whatsAppLogStream's feed, set by triggers on every write (migration 0005):
+    # PostgreSQL, the writing transaction's id; SQLite, whatsapp_log_change_clock's next value.
+    change_position: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
 
     __table_args__ = (
         # Live rows only: lists sorted by date and counts read these without touching the table.
@@ -228,6 +231,15 @@ class WhatsAppLog(Base):
             sqlite_where=text("deleted_at IS NULL"),
             postgresql_where=text("deleted_at IS NULL"),
         ),
+        # whatsAppLogStream reads a project's live logs in feed order from its cursor.
+        Index(
+            "ix_whatsapp_log_project_change",
+            "project_id",
+            "change_position",
+            "id",
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
     )
 
 
@@ -238,6 +250,16 @@ class WhatsAppLogLiveCount(Base):
 
     project_id: Mapped[str] = mapped_column(GUID, ForeignKey("project.id"), primary_key=True)
     live_logs: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class WhatsAppLogChangeClock(Base):
+    """One row: the last change position given out on SQLite (migration 0005); unused on PostgreSQL,
+    whose positions are transaction ids."""
+
+    __tablename__ = "whatsapp_log_change_clock"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
 class ApiKey(Base):
