@@ -9,24 +9,27 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from graphql_api.cli.base import CliError, project_list, with_engine
 from graphql_api.cli.fill import seed_empty_database
 from graphql_api.settings import Settings
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from graphql_api.cli.demo import DemoKey
 
 logger = logging.getLogger("graphql_api.cli")
+# Seconds a stopping server gives a request past its time limit (REQUEST_TIMEOUT_SECONDS) to be sent.
+DRAIN_MARGIN_SECONDS = 5.0
 
 
 def serve(settings: Settings, *, demo: bool) -> int:
-    import uvicorn
-
     from graphql_api.http.logs import logging_config
 
     if demo:
@@ -44,27 +47,60 @@ def serve(settings: Settings, *, demo: bool) -> int:
         # Workers share their metrics through files here, so /metrics adds up all of them.
         metrics_dir = tempfile.mkdtemp(prefix="graphql-api-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    # Supervisors (systemd, Kubernetes) stop a server with SIGTERM and read a death by signal as a
+    # failure. uvicorn drains, then raises the signal again to the handler it found: this one exits 0.
+    signal.signal(signal.SIGTERM, _exit_0)
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers,
+        "log_level": settings.log_level,
+        # uvloop and httptools (uvicorn[standard]) when installed: named, so that their absence shows.
+        "loop": _installed("uvloop", "asyncio"),
+        "http": _installed("httptools", "h11"),
+        # Applied in every worker too; our request log line replaces uvicorn's access log.
+        "log_config": logging_config(settings.log_format or "json", settings.log_level),
+        "access_log": False,
+        # No `Server: uvicorn` on every response: it tells an attacker what to try.
+        "server_header": False,
+        # At a stop, requests in flight are answered: each within its time limit, plus time to send it.
+        "timeout_graceful_shutdown": settings.request_timeout_seconds + DRAIN_MARGIN_SECONDS,
+    }
     try:
-        uvicorn.run(
-            "graphql_api.http.app:app_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_level=settings.log_level,
-            # uvloop and httptools (uvicorn[standard]) when installed: named, so that their absence shows.
-            loop=_installed("uvloop", "asyncio"),
-            http=_installed("httptools", "h11"),
-            # Applied in every worker too; our request log line replaces uvicorn's access log.
-            log_config=logging_config(settings.log_format or "json", settings.log_level),
-            access_log=False,
-            # No `Server: uvicorn` on every response: it tells an attacker what to try.
-            server_header=False,
-        )
+        _run_uvicorn("graphql_api.http.app:app_from_env", options)
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _exit_0(_signal: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def _run_uvicorn(app: str, options: dict[str, Any]) -> None:
+    """uvicorn.run, with several workers under a supervisor that refuses new connections as soon as it
+    is told to stop."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    class Supervisor(Multiprocess):
+        """uvicorn's supervisor, closing its copy of the listening socket before it tells the workers to
+        drain. The workers close theirs; with the supervisor's still open, the port went on accepting
+        connections no worker would take (they hung until the last worker was done, then were reset)
+        instead of refusing them at once, as a single process does."""
+
+        def terminate_all(self) -> None:
+            for sock in self.sockets:
+                sock.close()
+            super().terminate_all()
+
+    if options["workers"] > 1:
+        config = uvicorn.Config(app, **options)
+        Supervisor(config, sockets=[config.bind_socket()]).run()
+    else:
+        uvicorn.run(app, **options)
 
 
 async def prepare_demo(settings: Settings) -> DemoKey:

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
@@ -152,7 +153,8 @@ class Metrics:
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric (of every worker, in multiprocess mode)."""
         self.observe_pools()
-        if os.environ.get(MULTIPROCESS_ENV):
+        if directory := os.environ.get(MULTIPROCESS_ENV):
+            _forget_dead_workers(directory)
             registry = CollectorRegistry()
             prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
@@ -162,6 +164,25 @@ class Metrics:
         """Forget this worker's live gauges when it stops (multiprocess mode)."""
         if os.environ.get(MULTIPROCESS_ENV):
             prometheus_multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+def _forget_dead_workers(directory: str) -> None:
+    """The live gauges of workers that died without close() (SIGKILL, the OOM killer): their pools
+    would count next to their replacements'. Their counters stay: what they served was served."""
+    for path in Path(directory).glob("gauge_live*_*.db"):
+        pid = path.stem.rsplit("_", 1)[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            prometheus_multiprocess.mark_process_dead(int(pid), directory)  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: alive
+        return True
+    return True
 
 
 class ObservabilityMiddleware:
