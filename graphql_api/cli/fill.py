@@ -64,6 +64,8 @@ async def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy.exc import DBAPIError
+
     from graphql_api.cli.importer import ImportFailed, count_lines, import_lines
     from graphql_api.data.filters import canonical_id
 
@@ -91,5 +93,8 @@ async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             summary = await with_engine(settings, work)
         except ImportFailed as exc:
             raise CliError(f"{exc} (nothing was imported)") from None
+        except DBAPIError as exc:  # a full disk, a lost connection: the transaction was rolled back
+            reason = str(exc.orig).splitlines()[0] if str(exc.orig) else type(exc.orig).__name__
+            raise CliError(f"the database failed: {reason} (nothing was imported)") from None
     print(json.dumps(summary.as_dict()))
     return 0

@@ -143,12 +143,33 @@ async def _serve_problem(settings: Settings) -> str | None:
     try:
         return await schema_problem(url, engine)
     except Exception as exc:
+        if (problem := _sqlite_file_problem(url, exc)) is not None:
+            return problem
         if api_error(exc) is None:
             raise
         logger.warning("the database does not answer yet: %s", str(exc).splitlines()[0] if str(exc) else exc)
         return None
     finally:
         await engine.dispose()
+
+
+def _sqlite_file_problem(url: str, exc: Exception) -> str | None:
+    """What is wrong with an SQLite file the server cannot open as it must, or None: unlike a server
+    that is not up yet, a file that is read-only or out of reach stays so until someone acts."""
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    driver_error = getattr(exc, "orig", exc)
+    name = getattr(driver_error, "sqlite_errorname", "")
+    if not isinstance(driver_error, sqlite3.Error) or not name.startswith(
+        ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")
+    ):
+        return None
+    return (
+        f"cannot open the SQLite database at {make_url(url).database} ({driver_error}): the server reads "
+        "it in WAL mode, which needs the file and its directory writable by this user"
+    )
 
 
 def _installed(module: str, fallback: str) -> str:
