@@ -6,6 +6,7 @@ Each test loads `graphql-api serve` (the execution path of the run, TEST_EXECUTI
 REST and /readyz requests, breaks the database for a couple of seconds and repairs it. Every answer is
 `ok` or the fault's code (never INTERNAL, a 500 or no answer), the log has warnings and no error, and the
 same process serves every kind of request within 5 s of the repair. Skipped without TEST_DATABASE_URL.
+The requests go to /graphql as well as REST, so .ci/run runs this file on both execution paths.
 """
 
 from __future__ import annotations
