@@ -117,6 +117,15 @@ class Settings:
     rate_limit_per_second: float = 0.0
     rate_limit_burst: int = 0
 
+    # whatsAppLogStream (docs/subscriptions.md): open subscriptions per key and per server process, the
+    # graphql-transport-ws ping interval, how long one message may take to reach a client before it is
+    # disconnected, and how often SQLite's change counter is read.
+    max_subscriptions_per_key: int = 100
+    max_subscriptions: int = 2000
+    subscription_heartbeat_seconds: float = 15.0
+    subscription_send_timeout_seconds: float = 10.0
+    change_poll_seconds: float = 0.1
+
     # Compiled execution: queries the compiler covers run as one SQL statement per root field that
     # builds the JSON in the database; false forces Strawberry's regular execution for everything.
     compiled_execution: bool = True

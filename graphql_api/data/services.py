@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from graphql_api.data.auth import Authenticator, Principal
 from graphql_api.data.database import Database
 from graphql_api.data.ratelimit import RateLimiter
+from graphql_api.data.stream_hub import StreamHub
 from graphql_api.request_record import note
 from graphql_api.settings import Settings
 
@@ -21,6 +22,14 @@ class Services:
     cursor_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     # RATE_LIMIT_PER_SECOND per key id (off when 0); every authorized request takes a token.
     rate_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
+    _streams: StreamHub | None = field(default=None, repr=False)
+
+    @property
+    def streams(self) -> StreamHub:
+        """whatsAppLogStream's open streams and their watcher, made with the first stream."""
+        if self._streams is None:
+            self._streams = StreamHub(self.settings, self.database)
+        return self._streams
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -46,5 +55,17 @@ class Services:
         principal.require_read()
         return principal
 
+    async def recheck(self, api_key: str | None) -> Principal:
+        """The principal of a key that an open subscription holds, checked again (from the cache within
+        AUTH_CACHE_SECONDS): raises once the key is revoked or expired. Takes no rate-limit token."""
+        principal = self.authenticator.cached(api_key)
+        if principal is None:
+            async with self.database.reader() as conn:
+                principal = await self.authenticator.authenticate(conn, api_key)
+        principal.require_read()
+        return principal
+
     async def close(self) -> None:
+        if self._streams is not None:
+            await self._streams.close()
         await self.database.dispose()

@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from graphql_api import compiler
@@ -23,6 +23,7 @@ from graphql_api.data.services import Services
 from graphql_api.errors import RateLimited
 from graphql_api.http import graphiql, home
 from graphql_api.http.body_limit import BodyLimit
+from graphql_api.http.graphql_sse import GraphQLStreamView
 from graphql_api.http.graphql_view import GraphQLView
 from graphql_api.http.observability import METRICS_CONTENT_TYPE, Metrics, ObservabilityMiddleware
 from graphql_api.http.rest import routes as rest_routes
@@ -30,6 +31,7 @@ from graphql_api.request_record import note
 from graphql_api.schema import build_schema
 from graphql_api.settings import Settings
 
+STREAM_PATH = "/graphql/stream"  # GraphQL over Server-Sent Events (http/graphql_sse.py)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -67,7 +69,9 @@ class RequestWorkMiddleware:
         self.gate = KeyGate(settings.max_requests_per_key, settings.pool_timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # An event stream lasts as long as its subscription: StreamHub bounds those, and each of its
+        # reads has a budget of its own.
+        if scope["type"] != "http" or scope["path"] == STREAM_PATH:
             await self.app(scope, receive, send)
             return
         try:
@@ -91,11 +95,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     metrics = Metrics()
     metrics.instrument(services.database)
     compiled, graphql = _graphql_view(settings, services)
+    stream = GraphQLStreamView(services, schema=graphql.schema, graphql_ide=None)
     app = Starlette(
         routes=[
             home.route(settings),
             # Every method reaches the view, which refuses all but GET and POST with a JSON body.
             Route("/graphql", BodyLimit(graphql, settings.max_body_bytes)),
+            # Subscriptions: graphql-transport-ws (docs/subscriptions.md).
+            WebSocketRoute("/graphql", graphql),
+            Route(STREAM_PATH, BodyLimit(stream, settings.max_body_bytes)),
             *_probe_routes(settings, services, metrics),
             *rest_routes(),
             *([graphiql.assets_route()] if settings.graphiql else []),

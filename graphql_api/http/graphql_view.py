@@ -1,23 +1,29 @@
-"""Strawberry's ASGI view, answering every refusal with a JSON body and a code."""
+"""Strawberry's ASGI view, answering every refusal with a JSON body and a code; over a WebSocket,
+graphql-transport-ws (http/graphql_ws.py)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import orjson
 from cross_web import HTTPException, StarletteRequestAdapter
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
-from strawberry.types.unset import UNSET
+from strawberry.types.unset import UNSET, UnsetType
 
 from graphql_api.compiler import CompiledExecution, RawJSON, compiled_response
 from graphql_api.data.services import Services
+from graphql_api.errors import ApiError
 from graphql_api.http import negotiation, time_limit
 from graphql_api.http.graphiql import page_html
+from graphql_api.http.graphql_ws import TransportWSHandler, WebSocketAdapter
 from graphql_api.http.observability import graphql_outcome
 from graphql_api.request_record import note
 from graphql_api.schema.context import Context
@@ -38,11 +44,29 @@ class _RequestAdapter(StarletteRequestAdapter):
 
 class GraphQLView(GraphQL[Context, None]):
     request_adapter_class = _RequestAdapter
+    websocket_adapter_class = WebSocketAdapter
+    graphql_transport_ws_handler_class = TransportWSHandler
 
     def __init__(self, services: Services, compiled: CompiledExecution | None = None, **kwargs: Any) -> None:
         self.services = services
         self.compiled = compiled
-        super().__init__(**kwargs)
+        # graphql-transport-ws only: the legacy `graphql-ws` protocol is unmaintained.
+        kwargs.setdefault("subscription_protocols", (GRAPHQL_TRANSPORT_WS_PROTOCOL,))
+        super().__init__(
+            connection_init_wait_timeout=timedelta(seconds=10),
+            # Operations in progress on one socket; StreamHub's per-key limit (with a code) comes first.
+            max_subscriptions_per_connection=100,
+            **kwargs,
+        )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """`connection_init`: the payload's `ApiKey` must be a key that may read logs (else 4403)."""
+        try:
+            await context.principal()
+        except ApiError as refusal:
+            raise ConnectionRejectionError({"message": refusal.message, "code": refusal.code}) from None
+        unset: UnsetType = UNSET
+        return unset
 
     async def execute_single(
         self,
@@ -83,7 +107,7 @@ class GraphQLView(GraphQL[Context, None]):
         # orjson: a page of 100 logs is tens of kilobytes, encoded several times faster than by json.
         return orjson.dumps(data)
 
-    async def get_context(self, request: Request, response: Response | Any) -> Context:  # type: ignore[override]
+    async def get_context(self, request: HTTPConnection, response: Response | Any) -> Context:
         return Context(request, response, self.services)
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -116,6 +140,9 @@ class GraphQLView(GraphQL[Context, None]):
         return negotiation.shape(body, media_type)  # type: ignore[arg-type,return-value]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await super().__call__(scope, receive, send)
+            return
         if scope["type"] != "http":
             response: Response = JSONResponse(error_body("Not found.", "BAD_USER_INPUT"), status_code=404)
             await response(scope, receive, send)

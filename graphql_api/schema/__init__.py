@@ -2,8 +2,9 @@
 
 Holds the types derived from the registry (`types`, `inputs`, `stats_buckets`, `log_connection`, with
 `derived` and `scalars`), one specification per root field (`roots`) and the resolvers over them
-(`query`, `loaders`, `resolvers`, `selection`, `context`), and the checks that run before anything
-is resolved (`limits`, `cost`, `validation`, `lru`, `error_codes`, `tracing`).
+(`query`, `log_stream` for the subscription, `loaders`, `resolvers`, `selection`, `context`), and the
+checks that run before anything is resolved (`limits`, `cost`, `validation`, `lru`, `error_codes`,
+`tracing`).
 
 May import `data` and the shared `settings`, `errors` and `request_record`; never `compiler`, `http`
 or `cli`.
@@ -17,10 +18,12 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, ParserCache
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from graphql_api.schema.error_codes import ErrorCodes
 from graphql_api.schema.limits import Limits
+from graphql_api.schema.log_stream import Subscription
 from graphql_api.schema.query import Query
 from graphql_api.schema.resolvers import PlainFieldsExecutor, read_rows_directly
 from graphql_api.schema.scalars import SCALARS
@@ -46,6 +49,16 @@ class Schema(strawberry.Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         """Expected errors are not worth a traceback; ErrorCodes logs the unexpected ones."""
+
+    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        """One result per request: a subscription streams (`stream`, over a WebSocket or an event
+        stream), so here it is refused as `BAD_USER_INPUT` like any operation type a request may not
+        carry, not run into a null."""
+        allowed = kwargs.get("allowed_operation_types")
+        kwargs["allowed_operation_types"] = set(allowed or (OperationType.QUERY, OperationType.MUTATION)) - {
+            OperationType.SUBSCRIPTION
+        }
+        return await super().execute(*args, **kwargs)
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
@@ -74,6 +87,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     batching = {"max_operations": settings.max_batch_size} if settings.allow_batching else None
     schema = Schema(
         query=Query,
+        subscription=Subscription,
         extensions=extensions,  # type: ignore[arg-type]
         config=StrawberryConfig(scalar_map=SCALARS, batching_config=batching),  # type: ignore[arg-type]
         execution_context_class=PlainFieldsExecutor,

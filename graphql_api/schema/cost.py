@@ -43,9 +43,10 @@ class Cost:
     """Cost of a selection set, given that its parent resolves once.
 
     List fields cost their rows, and every object nested in a list costs 1 per row. A list field's
-    rows are its `limit` (or `first`/`last`). A list field without one, such as `edges` or `nodes` in a
-    connection, takes the page size of the field around it: its cost is kept apart in `per_page`
-    until that field multiplies it in (by DEFAULT_LIST_ROWS when nothing sets a page size).
+    rows are its `limit` (or `first`/`last`, or a stream's `batchSize`). A list field without one, such
+    as `edges` or `nodes` in a connection, or a stream batch's `logs`, takes the page size of the field
+    around it: its cost is kept apart in `per_page` until that field multiplies it in (by
+    DEFAULT_LIST_ROWS when nothing sets a page size).
     """
 
     fixed: int = 0
@@ -64,7 +65,7 @@ class Cost:
 FilterDepth = Callable[[str, Any], tuple[int, int]]
 # (field coordinate such as `Query.whatsAppLogs`, its arguments) -> raises ApiError for one out of bounds
 ArgumentBounds = Callable[[str, Mapping[str, Any]], None]
-_PAGE_ARGUMENTS = ("limit", "first", "last")
+_PAGE_ARGUMENTS = ("limit", "first", "last", "batchSize")
 
 
 def _page_size(arguments: Mapping[str, Any]) -> int | None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors
+from strawberry.schema.exceptions import InvalidOperationTypeError
 
 from graphql_api.errors import UNEXPECTED_MESSAGE, ApiError
 
@@ -34,6 +35,8 @@ def error_code(error: GraphQLError) -> str | None:
     original = _original(error)
     if isinstance(original, ApiError):
         return original.code
+    if isinstance(original, InvalidOperationTypeError):  # a query over the subscriptions' socket, say
+        return "BAD_USER_INPUT"
     if error.extensions and "code" in error.extensions:
         return str(error.extensions["code"])
     if error.path is None and original is None and _past_graphql_core_limit(error):

@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from graphql_api.data.cursors import decode_cursor
+from graphql_api.data.cursors import decode_cursor, decode_feed_cursor, encode_feed_cursor
+from graphql_api.data.feed_queries import FeedPosition
 from graphql_api.data.filters import Node, SortKey, check_page, sort_keys
 from graphql_api.data.queries import LogScope, ProjectId
 from graphql_api.data.stats_queries import DEFAULT_BUCKETS, check_bucket_limit
@@ -25,6 +26,7 @@ from graphql_api.settings import Settings
 
 DEFAULT_LIMIT = 10  # whatsAppLogs
 DEFAULT_FIRST = 10  # whatsAppLogsConnection
+DEFAULT_BATCH = 50  # whatsAppLogStream
 
 Position = tuple[list[Any], str]  # a cursor's sort values and log id
 
@@ -142,10 +144,49 @@ def logs_seek(args: Mapping[str, Any]) -> LogsSeek:
     return LogsSeek(where, keys, size, last is not None, args.get("after"), args.get("before"))
 
 
+@dataclass(frozen=True)
+class LogStream(Filtered):
+    """`whatsAppLogStream`: the logs created or changed after `after` (from now without it), in batches."""
+
+    batch_size: int
+    after_cursor: str | None
+
+    def start(self, secret: str, caller_project: str) -> FeedPosition | None:
+        """Where `after` points; None: from now. BAD_USER_INPUT unless a stream with this `where` made it
+        for this project."""
+        if self.after_cursor is None:
+            return None
+        position, last_id = decode_feed_cursor(
+            secret, self.after_cursor, project_id=caller_project, where=self.where
+        )
+        return FeedPosition(position, last_id)
+
+    def cursor(self, secret: str, caller_project: str, position: FeedPosition) -> str:
+        return encode_feed_cursor(
+            secret,
+            project_id=caller_project,
+            where=self.where,
+            position=position.position,
+            last_id=position.last_id,
+        )
+
+
+def _batch_size(args: Mapping[str, Any]) -> int:
+    # Validation checks BOUNDS on the GraphQL arguments (`batchSize`), the resolver on its own (`batch_size`).
+    size: int = args.get("batch_size", args.get("batchSize", DEFAULT_BATCH))
+    check_page(skip=0, limit=size, limit_name="batchSize")
+    return size
+
+
+def log_stream(args: Mapping[str, Any]) -> LogStream:
+    return LogStream(to_node(args.get("where")), _batch_size(args), args.get("after"))
+
+
 # The page and bucket bounds of each root field, which validation checks before the cost (on the
 # arguments' plain values), with the very functions the specifications above check them by.
 BOUNDS: dict[str, Callable[[Mapping[str, Any]], object]] = {
     "whatsAppLogs": _page,
     "whatsAppLogsConnection": _page_size,
     "whatsAppLogStats": _buckets,
+    "whatsAppLogStream": _batch_size,
 }

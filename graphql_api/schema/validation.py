@@ -100,7 +100,8 @@ def argument_bounds(coordinate: str, arguments: Mapping[str, Any]) -> None:
     """Raises the resolver's BadUserInput when a root field's page or bucket argument is out of bounds."""
     # Checked before the cost, which an out-of-bounds `limit` would inflate into a QUERY_TOO_COMPLEX
     # that does not say what to change.
-    check = BOUNDS.get(coordinate.removeprefix("Query."))
+    root, _, field = coordinate.partition(".")
+    check = BOUNDS.get(field) if root in ("Query", "Subscription") else None
     if check is not None:
         check(arguments)
 

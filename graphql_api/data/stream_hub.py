@@ -1,0 +1,254 @@
+"""What one server process holds for whatsAppLogStream: its open streams, their limits, and the one
+watcher that wakes them when logs change (docs/subscriptions.md).
+
+- PostgreSQL: one connection per process LISTENs to `whatsapp_log_change` (a NOTIFY per writing
+  statement, sent at commit, naming the transaction and its projects). A change is announced to the
+  streams of its projects once the feed's bound has passed its transaction (data/feed_queries.py), so a
+  stream never wakes to find its logs still held back by an older transaction; until then the watcher
+  looks again every few tens of milliseconds. After a lost connection it connects again (backing off)
+  and wakes every stream, which then reads what it missed, or meets the outage itself.
+- SQLite: `PRAGMA data_version` on a connection of its own every CHANGE_POLL_SECONDS (it changes when
+  another connection commits); a change wakes every stream.
+
+The watcher starts with the first stream and stops when the process does (`close`); a process that
+serves no stream holds no connection for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from graphql_api.data import feed_queries
+from graphql_api.data.database import Database, request_connect_args
+from graphql_api.data.migrations.change_triggers import CHANNEL
+from graphql_api.errors import RateLimited
+from graphql_api.settings import Settings
+
+logger = logging.getLogger("graphql_api.streams")
+
+_PENDING_POLL = (0.02, 0.5)  # seconds between looks at a held-back bound: first, at most
+_RECONNECT = (0.1, 5.0)  # seconds before connecting again: first, at most
+
+
+class Waiter:
+    """One stream's wake-up: set by the watcher, cleared when the stream waits again."""
+
+    __slots__ = ("_event", "closed")
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self.closed = False
+
+    def wake(self) -> None:
+        self._event.set()
+
+    async def wait(self, seconds: float) -> bool:
+        """Until woken (True) or `seconds` passed (False)."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._event.wait()
+        except TimeoutError:
+            return False
+        finally:
+            self._event.clear()
+        return True
+
+
+class StreamHub:
+    def __init__(self, settings: Settings, database: Database) -> None:
+        self.settings = settings
+        self.database = database
+        self._waiters: dict[str, set[Waiter]] = {}  # project id -> its streams
+        self._per_key: Counter[str] = Counter()
+        self._open = 0
+        self._watcher: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def open_streams(self) -> int:
+        return self._open
+
+    @asynccontextmanager
+    async def open(self, *, key_id: str, project_id: str) -> AsyncIterator[Waiter]:
+        """A stream of `project_id` for the key `key_id`; RATE_LIMITED past the per-key or per-process
+        number of open streams."""
+        self._admit(key_id)
+        waiter = Waiter()
+        self._per_key[key_id] += 1
+        self._open += 1
+        self._waiters.setdefault(project_id, set()).add(waiter)
+        try:
+            self._start()
+            yield waiter
+        finally:
+            self._per_key[key_id] -= 1
+            if not self._per_key[key_id]:
+                del self._per_key[key_id]
+            self._open -= 1
+            project = self._waiters.get(project_id)
+            if project is not None:
+                project.discard(waiter)
+                if not project:
+                    del self._waiters[project_id]
+
+    def _admit(self, key_id: str) -> None:
+        if self._closed:
+            raise RateLimited("The server is shutting down; subscribe again shortly.", retry_after=1)
+        per_key, total = self.settings.max_subscriptions_per_key, self.settings.max_subscriptions
+        if self._per_key[key_id] >= per_key:
+            raise RateLimited(
+                f"This API key has {per_key} open subscriptions on this server, the most allowed "
+                "(MAX_SUBSCRIPTIONS_PER_KEY); complete one before starting another.",
+                retry_after=5,
+            )
+        if self._open >= total:
+            raise RateLimited(
+                f"This server has {total} open subscriptions, the most it allows (MAX_SUBSCRIPTIONS); "
+                "retry shortly.",
+                retry_after=5,
+            )
+
+    def wake(self, projects: Iterable[str] | None = None) -> None:
+        """Wake the streams of `projects`, or every stream (None)."""
+        if projects is None:
+            for waiters in self._waiters.values():
+                for waiter in waiters:
+                    waiter.wake()
+            return
+        for project_id in projects:
+            for waiter in self._waiters.get(project_id, ()):
+                waiter.wake()
+
+    def _start(self) -> None:
+        if self._watcher is None or self._watcher.done():
+            dialect = self.database.engine.dialect.name
+            watch = self._listen if dialect == "postgresql" else self._poll_sqlite
+            self._watcher = asyncio.get_running_loop().create_task(
+                watch(), name="whatsapp-log-change-watcher"
+            )
+
+    async def close(self) -> None:
+        """Stop the watcher and end every stream (they complete)."""
+        self._closed = True
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                waiter.closed = True
+        self.wake()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._watcher
+
+    # --- PostgreSQL ------------------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        delay = _RECONNECT[0]
+        while not self._closed:
+            try:
+                await self._listen_once()
+                delay = _RECONNECT[0]
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure: wake everyone, connect again
+                logger.warning(
+                    "change listener lost its connection: %s", str(exc).splitlines()[0] or repr(exc)
+                )
+                self.wake()  # each stream reads, and meets the outage (or what it missed) itself
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RECONNECT[1])
+
+    async def _listen_once(self) -> None:
+        engine = create_async_engine(
+            self.settings.database_url, poolclass=NullPool, connect_args=request_connect_args(self.settings)
+        )
+        notified = asyncio.Event()
+        pending: list[tuple[int, list[str] | None]] = []
+        lost = asyncio.Event()
+
+        def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+            xid, _, projects = payload.partition(" ")
+            pending.append((int(xid), None if projects == "*" else projects.split(",")))
+            notified.set()
+
+        try:
+            async with engine.connect() as conn:
+                raw = (await conn.get_raw_connection()).driver_connection
+                assert raw is not None
+                raw.add_termination_listener(lambda _conn: lost.set())
+                await raw.add_listener(CHANNEL, on_notify)
+                self.wake()  # whatever committed while nobody listened
+                while not lost.is_set():
+                    if not pending:
+                        waiting = asyncio.ensure_future(notified.wait())
+                        gone = asyncio.ensure_future(lost.wait())
+                        await asyncio.wait({waiting, gone}, return_when=asyncio.FIRST_COMPLETED)
+                        waiting.cancel()
+                        gone.cancel()
+                        notified.clear()
+                        continue
+                    await self._announce(pending)
+                raise ConnectionError("the listening connection closed")
+        finally:
+            await engine.dispose()
+
+    async def _announce(self, pending: list[tuple[int, list[str] | None]]) -> None:
+        """Wake the projects of the changes the feed's bound has passed; wait a little for the rest."""
+        delay = _PENDING_POLL[0]
+        while pending:
+            async with self.database.reader() as conn:
+                bound = await feed_queries.feed_bound(conn)
+            ready = [change for change in pending if change[0] <= bound]
+            if ready:
+                pending[:] = [change for change in pending if change[0] > bound]
+                everyone = any(projects is None for _, projects in ready)
+                self.wake(None if everyone else {p for _, projects in ready for p in projects or ()})
+                delay = _PENDING_POLL[0]
+                continue
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _PENDING_POLL[1])
+
+    # --- SQLite ----------------------------------------------------------------------------------
+
+    async def _poll_sqlite(self) -> None:
+        path = make_url(self.settings.database_url).database or ""
+        interval = self.settings.change_poll_seconds
+        connection: sqlite3.Connection | None = None
+        last: int | None = None
+        while not self._closed:
+            try:
+                if connection is None:
+                    connection = await asyncio.to_thread(_open_sqlite, path)
+                version = await asyncio.to_thread(_data_version, connection)
+                if last is not None and version != last:
+                    self.wake()
+                last = version
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - an unreadable file: the streams find out themselves
+                logger.warning("change poll failed: %s", exc)
+                if connection is not None:
+                    connection.close()
+                connection, last = None, None
+                self.wake()
+            await asyncio.sleep(interval)
+        if connection is not None:
+            connection.close()
+
+
+def _open_sqlite(path: str) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+
+
+def _data_version(connection: sqlite3.Connection) -> int:
+    return int(connection.execute("PRAGMA data_version").fetchone()[0])

@@ -1,0 +1,133 @@
+"""graphql-transport-ws at `/graphql` (WebSocket): Strawberry's protocol handler, bounded.
+
+- A message from the client is at most MAX_BODY_BYTES, like a POST body (uvicorn would take 16 MiB),
+  and strict JSON; anything else closes the connection (1009, or 4400 as the protocol says).
+- The server sends a `ping` every SUBSCRIPTION_HEARTBEAT_SECONDS (clients answer `pong`), which keeps
+  proxies from closing an idle connection and finds clients that are gone.
+- A client that does not read is disconnected, never buffered for: a message is handed to the socket
+  as the previous one left (the server holds one message per subscription at most), and a message the
+  socket has not taken within SUBSCRIPTION_SEND_TIMEOUT_SECONDS closes the connection (1013).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+import orjson
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
+from strawberry.types.graphql import OperationType
+
+from graphql_api.compiler import RawJSON, compiled_response
+from graphql_api.schema.context import Context
+from graphql_api.settings import Settings
+
+logger = logging.getLogger("graphql_api.ws")
+
+TOO_BIG = 1009
+TRY_AGAIN_LATER = 1013
+
+
+def _settings(view: Any) -> Settings:
+    settings: Settings = view.services.settings
+    return settings
+
+
+class WebSocketAdapter(ASGIWebSocketAdapter):
+    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
+        limit = _settings(self.view).max_body_bytes
+        try:
+            while self.ws.application_state != WebSocketState.DISCONNECTED:
+                text = await self.ws.receive_text()
+                if len(text) > limit:
+                    await self.close(TOO_BIG, f"A message may be at most {limit} bytes.")
+                    return
+                try:
+                    yield json.loads(text)
+                except ValueError as exc:  # JSONDecodeError, or a number too long to convert
+                    if not ignore_parsing_errors:
+                        raise NonJsonMessageReceived from exc
+        except KeyError as exc:  # a binary frame
+            raise NonTextMessageReceived from exc
+        except WebSocketDisconnect:
+            pass
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        seconds = _settings(self.view).subscription_send_timeout_seconds
+        payload = message.get("payload")
+        if isinstance(payload, dict) and isinstance(payload.get("data"), RawJSON):
+            # A query over the socket, answered by the compiled path: its JSON is spliced in, as over HTTP.
+            head = orjson.dumps({key: value for key, value in message.items() if key != "payload"})
+            encoded: str | bytes = head[:-1] + b',"payload":' + compiled_response(payload) + b"}"
+        else:
+            encoded = self.view.encode_json(message)
+        text = encoded.decode() if isinstance(encoded, bytes) else encoded  # text frames, as clients expect
+        try:
+            async with asyncio.timeout(seconds):
+                await self.ws.send_text(text)
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+        except TimeoutError:
+            logger.warning("closing a WebSocket whose client read nothing for %ss", seconds)
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1):
+                    await self.close(TRY_AGAIN_LATER, "The client did not read its messages.")
+            raise WebSocketDisconnected from None
+
+
+class _SubscriptionsOnly:
+    """The schema as the socket sees it: subscriptions only. Queries go to POST /graphql, where the
+    per-key gate, the rate limit and the fast path apply to each one."""
+
+    def __init__(self, schema: Any) -> None:
+        self._schema = schema
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._schema, name)
+
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._schema.stream(
+            *args, **kwargs, allowed_operation_types={OperationType.SUBSCRIPTION}
+        )
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """Strawberry's graphql-transport-ws handler, for subscriptions only, with a heartbeat."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.schema = _SubscriptionsOnly(self.schema)  # type: ignore[assignment]
+
+    async def handle(self) -> None:
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            await super().handle()
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await heartbeat
+
+    async def _heartbeat(self) -> None:
+        interval = _settings(self.view).subscription_heartbeat_seconds
+        while True:
+            await asyncio.sleep(interval)
+            if self.connection_acknowledged:
+                ping: Any = {"type": "ping"}
+                await self.send_message(ping)
+
+    async def send_message(self, message: Message) -> None:
+        try:
+            await super().send_message(message)
+        except WebSocketDisconnected:
+            # Every operation of the connection ends with it; Strawberry's own loop sees the socket close.
+            for operation_id in list(self.operations):
+                await self.cleanup_operation(operation_id)
+            raise

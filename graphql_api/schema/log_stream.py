@@ -1,0 +1,131 @@
+"""`whatsAppLogStream`: the root Subscription type, the logs created or changed since a cursor, a batch at a
+time (docs/subscriptions.md).
+
+A stream registers with the process's StreamHub (which counts it against the limits and wakes it when
+its project's logs change), sends its first message at once (the logs after `after`, none when it
+starts now: the client holds a cursor from the start), then a message per batch of changes. Each read
+is a request of its own for the limits: the work budget and REQUEST_TIMEOUT_SECONDS. The key is checked
+again at least every AUTH_CACHE_SECONDS (every second when that is 0): a revoked key's streams end with
+UNAUTHENTICATED. A database failure ends the stream with SERVICE_UNAVAILABLE; the client subscribes
+again with its last cursor and misses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, Sequence
+from typing import Annotated
+
+import strawberry
+
+from graphql_api.data import feed_queries, work_budget
+from graphql_api.data.feed_queries import FeedBatch, FeedPosition
+from graphql_api.errors import Timeout
+from graphql_api.schema import roots
+from graphql_api.schema.context import Context
+from graphql_api.schema.inputs import Where
+from graphql_api.schema.loaders import Loaders
+from graphql_api.schema.selection import log_selection
+from graphql_api.schema.types import WhatsAppLog
+
+Info = strawberry.Info[Context, None]
+
+
+@strawberry.type(description="Logs created or changed since the stream's previous message, in commit order.")
+class WhatsAppLogBatch:
+    cursor: str = strawberry.field(
+        description=(
+            "Pass as `after` to a new `whatsAppLogStream` with the same `where` to resume after this "
+            "message, without gaps or repeats."
+        )
+    )
+    logs: list[WhatsAppLog] = strawberry.field(
+        description="The logs that match `where` now, at most `batchSize`; none in a stream's first "
+        "message when it starts now."
+    )
+
+
+async def _read(
+    info: Info, spec: roots.LogStream, position: FeedPosition | None, fields: Sequence[str]
+) -> FeedBatch:
+    """The next batch after `position` (None: from now), its relations loaded, as one request would."""
+    context = info.context
+    settings = context.settings
+    principal = await context.principal()
+    scope = spec.scope(principal.project_id, settings)
+    try:
+        async with asyncio.timeout(settings.request_timeout_seconds):
+            with work_budget.budget(settings.request_work_seconds):
+                async with context.services.database.reader() as conn:
+                    if position is None:
+                        position = FeedPosition(await feed_queries.feed_bound(conn))
+                    batch = await feed_queries.read_batch(
+                        conn, scope=scope, after=position, limit=spec.batch_size, fields=fields
+                    )
+                    # A new set of loaders per batch: a connection lives for hours, its records change.
+                    context.loaders = Loaders(context.services, context.principal)
+                    await context.loaders.preload(
+                        conn,
+                        project_id=principal.project_id,
+                        relations=log_selection(info, ("logs",)).relations,
+                        rows=batch.rows,
+                    )
+    except TimeoutError:
+        raise Timeout() from None
+    return batch
+
+
+@strawberry.type(description="Live WhatsApp logs of the API key's project, as they are written.")
+class Subscription:
+    @strawberry.subscription(
+        description=(
+            "The project's logs as they are created or changed (a status going Sent, Delivered, Read is "
+            "a change), in commit order: a first message at once, then one per batch of changes. Each "
+            "log is sent when it changes and matches `where`; a log that stops matching or is deleted "
+            "is not sent again."
+        )
+    )
+    async def whats_app_log_stream(
+        self,
+        info: Info,
+        where: Where = None,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Resume after this `cursor` of an earlier message of a stream with the same "
+                "`where`; without it, the stream starts now."
+            ),
+        ] = None,
+        batch_size: Annotated[
+            int,
+            strawberry.argument(description="At most this many logs per message, 1 to 100."),
+        ] = roots.DEFAULT_BATCH,
+    ) -> AsyncGenerator[WhatsAppLogBatch, None]:
+        spec = roots.log_stream({"where": where, "after": after, "batch_size": batch_size})
+        context = info.context
+        services = context.services
+        principal = await context.principal()
+        secret = services.cursor_secret
+        position = spec.start(secret, principal.project_id)
+        fields = log_selection(info, ("logs",)).fields
+        recheck_every = max(context.settings.auth_cache_seconds, 1.0)
+        checked = time.monotonic()
+        async with services.streams.open(key_id=principal.key_id, project_id=principal.project_id) as waiter:
+            first = woken = True
+            while not waiter.closed:
+                if time.monotonic() - checked >= recheck_every:
+                    await services.recheck(context.api_key())  # UNAUTHENTICATED once revoked
+                    checked = time.monotonic()
+                if woken:
+                    batch = await _read(info, spec, position, fields)
+                    position = batch.position
+                    if batch.rows or first:
+                        yield WhatsAppLogBatch(
+                            cursor=spec.cursor(secret, principal.project_id, position),
+                            logs=batch.rows,  # type: ignore[arg-type]
+                        )
+                    first = False
+                    if len(batch.rows) == spec.batch_size:
+                        continue  # more may be waiting
+                woken = await waiter.wait(max(recheck_every - (time.monotonic() - checked), 0.0))
