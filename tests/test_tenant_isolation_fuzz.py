@@ -41,6 +41,7 @@ from graphql_api.data.kinds import DATETIME, ID, INT, STRING, Kind
 from graphql_api.schema import build_schema
 from tests.factories import Factory, text_for, unnamed_values
 from tests.fuzz_strategies import PHASES, awkward, through_fragments
+from tests.ws_client import connect
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 CANARY = "CANARYA"
@@ -554,3 +555,63 @@ def test_a_log_linked_to_another_projects_records_shows_them_as_null(probe: Prob
     [log] = data["whatsAppLogs"]
     assert log["incidentId"] == probe.a.related["incident_id"]
     assert {name: log[name] for name in scoped} == dict.fromkeys(scoped, None)
+
+
+# --- subscriptions: A's canaries written while B streams never reach B -----------------------------------
+
+STREAM_EXAMPLES = max(EXAMPLES // 10, 5)
+_LOG_SELECTION = " ".join(
+    [*(f.name for f in FIELDS.values()), *(f"{name} {{ id {r.label} }}" for name, r in RELATIONS.items())]
+)
+STREAM = (
+    "subscription($where: WhatsAppLogFilter) { whatsAppLogStream(where: $where, batchSize: 100) "
+    f"{{ cursor logs {{ {_LOG_SELECTION} }} }} }}"
+)
+
+
+def test_streams_never_carry_another_projects_logs_written_while_they_listen(
+    probe: Probe, factory: Factory
+) -> None:
+    a, b = probe.a, probe.b
+    own_before = probe.answered_with_own_data
+
+    @settings(FUZZ, max_examples=STREAM_EXAMPLES)
+    @given(st.lists(filters(a, b), min_size=3, max_size=3))
+    def run(wheres: list[dict[str, Any]]) -> None:
+        with connect(probe.client, b.key) as socket:
+            ops = [str(i) for i in range(len(wheres))]
+            for op, where in zip(ops, wheres, strict=True):
+                socket.subscribe(op, STREAM, {"where": where})
+            started = [socket.message(op) for op in ops]  # each: the first message, or its refusal
+            # Written while B listens: A's canaries (new, and a change of an old one), and B's own log
+            # that points at A's records.
+            texts = {f.attribute: _text(f, CANARY, 1) for f in STRING_FIELDS}
+            factory.log(a.project, **{**unnamed_values(1, texts, nulls=False), **texts, **a.related})
+            links = {
+                r.fk_column.key: a.related[r.fk_column.key] for r in RELATIONS.values() if r.project_scoped
+            }
+            factory.log(b.project, status="bravo Streamed", **links)
+            messages = [*started]
+            for op, first in zip(ops, started, strict=True):
+                if first["type"] != "next" or first["payload"].get("errors"):
+                    continue  # refused: nothing more comes
+                try:
+                    while True:
+                        messages.append(socket.message(op, seconds=0.6))
+                except TimeoutError:
+                    pass
+            for message in messages:
+                probe.sent += 1
+                text = json.dumps(message)
+                request_text = json.dumps(wheres)
+                assert not probe.leaks(request_text, text, message.get("payload", {}).get("data")), _why(
+                    wheres, text
+                )
+                payload = message.get("payload") or {}
+                errors = payload if message["type"] == "error" else payload.get("errors")
+                codes = {e.get("extensions", {}).get("code") for e in errors or ()}
+                assert "INTERNAL" not in codes, _why(wheres, text)
+                probe._count_own_data(message.get("payload", {}).get("data"))
+
+    run()
+    assert probe.answered_with_own_data > own_before  # the streams did carry B's own logs
