@@ -155,3 +155,15 @@ def test_a_query_by_get_needs_a_key_too(client: TestClient, factory: Factory, pr
 
     assert refused["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert allowed == {"data": {"whatsAppLogCount": 1}}
+
+
+def test_a_refused_key_or_filter_is_no_database_failure_in_the_log(
+    gql: GraphQL, factory: Factory, project: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Errors raised while a connection is open are the client's, not the database's: no warning line."""
+    caplog.set_level("WARNING", logger="graphql_api.database")
+    assert refusal(gql, "{ whatsAppLogCount }", "wal_not_a_key")[0] == "UNAUTHENTICATED"
+    key = factory.api_key(project)
+    bad_filter = '{ whatsAppLogs(where: {id: {in: ["a"]}, and: [{status: {eq: "\\u0000"}}]}) { id } }'
+    assert gql(bad_filter, key=key)["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert [r.getMessage() for r in caplog.records if r.name == "graphql_api.database"] == []

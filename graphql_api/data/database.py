@@ -231,6 +231,10 @@ class Database:
                 else:
                     async with _within(work):
                         yield conn
+        except ApiError:
+            # Already what the client is told, and no database failure: a bad key or filter raised
+            # while the connection was open, the work budget, or a failure an inner reader logged.
+            raise
         except Exception as exc:
             error = api_error(exc) if connected else connect_error(exc)
             if error is None:
