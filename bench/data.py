@@ -213,7 +213,8 @@ def prepare_postgresql(plan: Plan, admin_url: str, *, rebuild: bool = False) -> 
     if rebuild or not asyncio.run(_admin(admin_url, exists, name)):
         partial = f"{name}_partial"
         asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{partial}" WITH (FORCE)'))
-        # Text sorts by code point, as on SQLite; a UTF-8 ctype folds every letter (docs/production.md: "Text").
+        # Text sorts by code point, as on SQLite; a UTF-8 ctype folds every letter
+        # (docs/production.md: "Text").
         asyncio.run(
             _admin(
                 admin_url,
