@@ -5,7 +5,8 @@ port, stopped and removed afterwards. For faults a shared server must not suffer
 The binaries are PostgreSQL's own (`pg_config --bindir`, else /usr/lib/postgresql/*/bin). PostgreSQL
 refuses to run as root: under root (CI's containers) the cluster's processes run as the `postgres` user,
 and its directory is made outside pytest's root-only temporary tree. Its superuser `postgres` connects
-without a password from loopback; every other role authenticates with scram-sha-256.
+without a password from loopback; every other role authenticates with scram-sha-256. It imports nothing
+of the tests (bench/soak.py runs on it too).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import glob
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -23,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
-from tests.databases import migrate
-from tests.live import free_port
+from graphql_api.data.migrate import upgrade
 
 # Each pg_ctl call is bounded: a cluster that does not start or stop in this time fails the test.
 PG_CTL_SECONDS = 30
@@ -36,6 +39,20 @@ host all postgres 127.0.0.1/32 trust
 host replication postgres 127.0.0.1/32 trust
 host all all 127.0.0.1/32 scram-sha-256
 """
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def migrate(url: str) -> None:
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
 
 
 def bindir() -> Path | None:
@@ -121,20 +138,20 @@ class Cluster:
             "--no-sync",
         )
         (self.data / "pg_hba.conf").write_text(HBA)
-        self.configure(
-            listen_addresses="'127.0.0.1'",
-            port=self.port,
-            unix_socket_directories=f"'{self.directory}'",
-            fsync="off",
-            full_page_writes="off",
-            shared_buffers="'16MB'",
-            max_connections=30,
-            password_encryption="'scram-sha-256'",
-            wal_level="replica",
-            max_wal_senders=4,
-            log_min_messages="warning",
-            **settings,
-        )
+        defaults: dict[str, str | int] = {
+            "listen_addresses": "'127.0.0.1'",
+            "port": self.port,
+            "unix_socket_directories": f"'{self.directory}'",
+            "fsync": "off",
+            "full_page_writes": "off",
+            "shared_buffers": "'16MB'",
+            "max_connections": 30,
+            "password_encryption": "'scram-sha-256'",
+            "wal_level": "replica",
+            "max_wal_senders": 4,
+            "log_min_messages": "warning",
+        }
+        self.configure(**{**defaults, **settings})
 
     def configure(self, **settings: str | int) -> None:
         """Settings appended to postgresql.conf (the last one of a name wins); applied at the next start."""
