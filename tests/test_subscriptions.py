@@ -97,10 +97,14 @@ def test_a_log_that_stops_matching_or_is_deleted_is_not_sent_again(
         factory.log(project, status="Sent")
         logs, _ = socket.logs("1", 1)
         assert ids(logs) == [failed]
+        error = factory.log(project, status="Error")
+        logs, _ = socket.logs("1", 1)
+        assert ids(logs) == [error]
 
+        # Each write below is a change the stream may wake for at any moment: none of them matches.
         set_status(factory, failed, status="Read")  # no longer matches
-        deleted = factory.log(project, status="Error")
-        set_status(factory, deleted, deleted_at=NOW)  # soft-deleted before the stream read it
+        set_status(factory, error, deleted_at=NOW)  # soft-deleted after it was sent
+        factory.log(project, status="Error", deleted_at=NOW)  # written deleted
         last = factory.log(project, status="Error")
         logs, _ = socket.logs("1", 1)
         assert ids(logs) == [last]
