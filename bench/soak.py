@@ -6,7 +6,7 @@ seconds, then repaired:
 
     terminate   every backend of the database terminated, again and again
     refuse      ALTER DATABASE ... ALLOW_CONNECTIONS false (sessions cut)
-    lock        the logs' table locked past STATEMENT_TIMEOUT_MS
+    lock        the logs' table locked past LOCK_TIMEOUT_MS (default settings: TIMEOUT)
     exhaust     max_connections used up by another client
     password    the server's role's password changed (sessions cut), then changed back
     restart     the cluster stopped, then started

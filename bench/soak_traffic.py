@@ -32,9 +32,6 @@ SERVER_ENV = {
     "MAX_OVERFLOW": "2",
     "CONNECT_TIMEOUT": "2",
     "POOL_TIMEOUT": "2",
-    # Below REQUEST_WORK_SECONDS (0.8): a statement stuck on a lock is cancelled by the statement timeout
-    # (TIMEOUT), not by the work budget, which reads the wait as work (QUERY_TOO_COMPLEX).
-    "STATEMENT_TIMEOUT_MS": "500",
     "AUTH_CACHE_SECONDS": "0",
     "LOG_FORMAT": "json",
     "LOG_LEVEL": "warning",

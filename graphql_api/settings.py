@@ -84,6 +84,10 @@ class Settings:
     max_overflow: int = 5
     pool_timeout: float = 5.0
     statement_timeout_ms: int = 5000
+    # A read that waits this long for a lock (DDL such as a migration, VACUUM FULL, LOCK TABLE holding the
+    # table) is answered TIMEOUT. Waiting is no work of the request's own: it must end before the work
+    # budget (REQUEST_WORK_SECONDS, which counts PostgreSQL's wall time) would call it QUERY_TOO_COMPLEX.
+    lock_timeout_ms: int = 500
     # SQLite: connections (each one an aiosqlite thread) per server process. Few threads share the GIL
     # better than many: one more lets Python work overlap SQLite's own.
     sqlite_pool_size: int = 2

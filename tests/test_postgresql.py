@@ -137,6 +137,34 @@ def test_a_query_stuck_behind_a_lock_is_answered_timeout_and_the_next_one_succee
         assert [log["status"] for log in gql.data(LOGS)["whatsAppLogs"]] == ["Delivered"]
 
 
+def test_with_the_default_timeouts_a_read_behind_a_lock_is_timeout_not_query_too_complex(
+    serving: Serving, postgres: PostgresServer, database_url: str
+) -> None:
+    """Waiting for a lock is no work of the request's: LOCK_TIMEOUT_MS (0.5 s) ends it as TIMEOUT before
+    the work budget (0.8 s of PostgreSQL's time) would answer QUERY_TOO_COMPLEX, 'narrow your filter'."""
+    defaults = Settings()
+    client, gql = serving(
+        request_work_seconds=defaults.request_work_seconds,
+        lock_timeout_ms=defaults.lock_timeout_ms,
+        statement_timeout_ms=defaults.statement_timeout_ms,
+    )
+    assert defaults.lock_timeout_ms / 1000 < defaults.request_work_seconds
+    with asyncio.Runner() as runner, client:
+        gql(LOGS)  # the key is checked before the lock
+        locker = runner.run(asyncpg.connect(postgres.dsn(make_url(database_url).database or "")))
+        runner.run(locker.execute("BEGIN; LOCK TABLE whatsapp_log IN ACCESS EXCLUSIVE MODE"))
+        try:
+            body = gql(LOGS)
+            rest = client.post("/api/whatsapp-log/get-list", headers={"ApiKey": gql.key or ""}, json={})
+        finally:
+            runner.run(locker.execute("ROLLBACK"))
+            runner.run(locker.close())
+
+    assert codes(body) == ["TIMEOUT"], body
+    assert "locked" in body["errors"][0]["message"]
+    assert rest.status_code == 504, rest.text
+
+
 def test_losing_the_database_is_service_unavailable_and_the_same_app_serves_when_it_is_back(
     serving: Serving, postgres: PostgresServer, database_url: str
 ) -> None:

@@ -125,7 +125,14 @@ def _waiting_on_locks(dsn: str) -> int:
 # first (tests/test_request_bounds.py pins that).
 @pytest.mark.parametrize(
     "overrides",
-    [{"request_timeout_seconds": 1.0, "statement_timeout_ms": 120_000, "request_work_seconds": 0}],
+    [
+        {
+            "request_timeout_seconds": 1.0,
+            "statement_timeout_ms": 120_000,
+            "request_work_seconds": 0,
+            "lock_timeout_ms": 0,
+        }
+    ],
 )
 def test_a_timed_out_request_cancels_its_sql_on_the_server(
     client: TestClient, key: str, database_url: str

@@ -42,6 +42,7 @@ ENV = {
     "MAX_OVERFLOW": "10",
     "REQUEST_WORK_SECONDS": "0",  # the lock wait is the point, not a budget to stop
     "STATEMENT_TIMEOUT_MS": "20000",
+    "LOCK_TIMEOUT_MS": "0",
     "REQUEST_TIMEOUT_SECONDS": "20",
     "MAX_REQUESTS_PER_KEY": "0",  # every request of the one key in flight at once
     "COMPILED_EXECUTION": "true" if EXECUTION_PATH == "compiled" else "false",

@@ -87,6 +87,8 @@ def _postgresql_options(settings: Settings, *, for_requests: bool) -> dict[str, 
         # One request, one core: a parallel plan multiplies the CPU that the work budget counts as wall
         # time (a 0.8 s scan used 1.5 s of CPU), and takes the cores other keys' requests need.
         server_settings["max_parallel_workers_per_gather"] = "0"
+        if settings.lock_timeout_ms > 0:
+            server_settings["lock_timeout"] = str(settings.lock_timeout_ms)
         if settings.statement_timeout_ms > 0:
             # The server cancels a slow statement itself; the client-side limit only guards against a
             # database that stopped answering altogether, so it comes later.
@@ -134,6 +136,7 @@ _UNAVAILABLE_SQLSTATE_PREFIXES = (
     "40001",  # a replica cancelled the read to apply changes from the primary: worth a retry
 )
 _QUERY_CANCELED = "57014"  # statement_timeout fired
+_LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout fired
 _SQLITE_UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR")
 
 
@@ -160,6 +163,10 @@ def api_error(exc: BaseException) -> ApiError | None:
     sqlstate = str(getattr(driver_error, "sqlstate", None) or "")
     if sqlstate == _QUERY_CANCELED:
         return Timeout()
+    if sqlstate == _LOCK_NOT_AVAILABLE:
+        return Timeout(
+            "The data this request reads was locked (by a migration, say) for too long; try again."
+        )
     if sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES):
         return ServiceUnavailable()
     # asyncpg's own words for a connection that is gone (SQLAlchemy's asyncpg dialect checks the same)
