@@ -115,20 +115,28 @@ def test_a_statement_past_the_timeout_is_cancelled_with_a_timeout_error(settings
         asyncio.run(sleep_through_the_server())
 
 
+def read_while_locked(runner: asyncio.Runner, client: TestClient, gql: GraphQL, dsn: str) -> tuple[Any, Any]:
+    """A GraphQL page and a REST list asked while another session holds the log table."""
+    locker = runner.run(asyncpg.connect(dsn))
+    runner.run(locker.execute("BEGIN; LOCK TABLE whatsapp_log IN ACCESS EXCLUSIVE MODE"))
+    try:
+        body = gql(LOGS)
+        rest = client.post("/api/whatsapp-log/get-list", headers={"ApiKey": gql.key or ""}, json={})
+    finally:
+        runner.run(locker.execute("ROLLBACK"))
+        runner.run(locker.close())
+    return body, rest
+
+
 def test_a_query_stuck_behind_a_lock_is_answered_timeout_and_the_next_one_succeeds(
     serving: Serving, postgres: PostgresServer, database_url: str
 ) -> None:
     client, gql = serving(statement_timeout_ms=200)
     with asyncio.Runner() as runner, client:
         # Another session holds the log table: every read of it waits until statement_timeout.
-        locker = runner.run(asyncpg.connect(postgres.dsn(make_url(database_url).database or "")))
-        runner.run(locker.execute("BEGIN; LOCK TABLE whatsapp_log IN ACCESS EXCLUSIVE MODE"))
-        try:
-            body = gql(LOGS)
-            rest = client.post("/api/whatsapp-log/get-list", headers={"ApiKey": gql.key or ""}, json={})
-        finally:
-            runner.run(locker.execute("ROLLBACK"))
-            runner.run(locker.close())
+        body, rest = read_while_locked(
+            runner, client, gql, postgres.dsn(make_url(database_url).database or "")
+        )
 
         assert body["data"] is None
         assert codes(body) == ["TIMEOUT"]
@@ -151,14 +159,9 @@ def test_with_the_default_timeouts_a_read_behind_a_lock_is_timeout_not_query_too
     assert defaults.lock_timeout_ms / 1000 < defaults.request_work_seconds
     with asyncio.Runner() as runner, client:
         gql(LOGS)  # the key is checked before the lock
-        locker = runner.run(asyncpg.connect(postgres.dsn(make_url(database_url).database or "")))
-        runner.run(locker.execute("BEGIN; LOCK TABLE whatsapp_log IN ACCESS EXCLUSIVE MODE"))
-        try:
-            body = gql(LOGS)
-            rest = client.post("/api/whatsapp-log/get-list", headers={"ApiKey": gql.key or ""}, json={})
-        finally:
-            runner.run(locker.execute("ROLLBACK"))
-            runner.run(locker.close())
+        body, rest = read_while_locked(
+            runner, client, gql, postgres.dsn(make_url(database_url).database or "")
+        )
 
     assert codes(body) == ["TIMEOUT"], body
     assert "locked" in body["errors"][0]["message"]

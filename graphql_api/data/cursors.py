@@ -59,11 +59,8 @@ def signed(secret: str, payload: bytes) -> str:
     return f"{_b64(payload)}.{_b64(_mac(secret, payload))}"
 
 
-def decode_cursor(
-    secret: str, cursor: str, *, keys: Sequence[SortKey], project_id: str, argument: str
-) -> tuple[list[Any], str]:
-    """The sort values and id a cursor points at; BAD_USER_INPUT unless this query made it."""
-    invalid = BadUserInput(f"`{argument}` is not a cursor of this query; start again without it.")
+def _verified_payload(secret: str, cursor: object, invalid: BadUserInput) -> Any:
+    """The JSON a cursor signed under `secret` carries; raises `invalid` for anything else."""
     if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_LENGTH or cursor.count(".") != 1:
         raise invalid
     body, mac = cursor.split(".")
@@ -73,7 +70,15 @@ def decode_cursor(
         raise invalid from None
     if not hmac.compare_digest(signature, _mac(secret, payload)):
         raise invalid
-    spec, owner, values, last_id = json.loads(payload)
+    return json.loads(payload)
+
+
+def decode_cursor(
+    secret: str, cursor: str, *, keys: Sequence[SortKey], project_id: str, argument: str
+) -> tuple[list[Any], str]:
+    """The sort values and id a cursor points at; BAD_USER_INPUT unless this query made it."""
+    invalid = BadUserInput(f"`{argument}` is not a cursor of this query; start again without it.")
+    spec, owner, values, last_id = _verified_payload(secret, cursor, invalid)
     if owner != project_id:
         raise invalid
     keys = sort_keys(keys)
@@ -108,16 +113,7 @@ def decode_feed_cursor(secret: str, cursor: str, *, project_id: str, where: obje
     invalid = BadUserInput(
         "`after` is not a cursor of a whatsAppLogStream with this `where`; start again without it."
     )
-    if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_LENGTH or cursor.count(".") != 1:
-        raise invalid
-    body, mac = cursor.split(".")
-    try:
-        payload, signature = _unb64(body), _unb64(mac)
-    except (binascii.Error, ValueError):
-        raise invalid from None
-    if not hmac.compare_digest(signature, _mac(_FEED + secret, payload)):
-        raise invalid
-    decoded = json.loads(payload)
+    decoded = _verified_payload(_FEED + secret, cursor, invalid)
     if not (isinstance(decoded, list) and len(decoded) == 5 and decoded[0] == "feed"):
         raise invalid
     _, owner, digest, position, last_id = decoded
