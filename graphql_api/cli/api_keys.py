@@ -31,7 +31,7 @@ async def cmd_projects(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_api_key_create(args: argparse.Namespace, settings: Settings) -> int:
     from graphql_api.data.auth import PERMISSIONS
-    from graphql_api.data.filters import canonical_id
+    from graphql_api.data.kinds import canonical_id
     from graphql_api.data.writes import create_api_key
 
     unknown = [p for p in args.permission if p not in PERMISSIONS]
@@ -65,7 +65,7 @@ async def cmd_api_key_create(args: argparse.Namespace, settings: Settings) -> in
 def _the_key(reference: str, keys: Sequence[Any]) -> Any:
     """The one key `reference` names: its id, the start of its id, or its prefix as `list` prints it."""
     from graphql_api.data.auth import SECRET_PREFIX
-    from graphql_api.data.filters import canonical_id
+    from graphql_api.data.kinds import canonical_id
 
     wanted = reference.strip()
     full_id = canonical_id(wanted)
@@ -108,7 +108,7 @@ async def cmd_api_key_revoke(args: argparse.Namespace, settings: Settings) -> in
 
 async def cmd_api_key_list(args: argparse.Namespace, settings: Settings) -> int:
     from graphql_api.data import queries
-    from graphql_api.data.filters import canonical_id
+    from graphql_api.data.kinds import canonical_id
 
     project_id = canonical_id(args.project_id) or args.project_id
 

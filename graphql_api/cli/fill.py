@@ -67,7 +67,7 @@ async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy.exc import DBAPIError
 
     from graphql_api.cli.importer import ImportFailed, count_lines, import_lines
-    from graphql_api.data.filters import canonical_id
+    from graphql_api.data.kinds import canonical_id
 
     project_id = canonical_id(args.project_id)
     if project_id is None:

@@ -369,13 +369,6 @@ PROJECT = Relation(
 )
 
 
-def relation_of(foreign_key: str) -> Relation | None:
-    """The relation reached through a `…Id` field (the project's too), if any."""
-    if foreign_key == PROJECT.foreign_key:
-        return PROJECT
-    return next((r for r in RELATIONS.values() if r.foreign_key == foreign_key), None)
-
-
 # Group keys computed from a field rather than read: the UTC day and month a log was created.
 PERIODS: dict[str, Group] = {
     "day": Group(2, "The UTC calendar day the log was created.", "The UTC day, `YYYY-MM-DD`."),

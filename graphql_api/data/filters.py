@@ -15,8 +15,7 @@ from sqlalchemy import ColumnElement, and_, false, not_, or_, true
 from sqlalchemy.sql.elements import UnaryExpression
 
 from graphql_api.data.fields import FIELDS, LOG, SORTABLE, Field
-from graphql_api.data.kinds import DATETIME, ID, INT, INT_MAX, INT_MIN, STRING, utc
-from graphql_api.data.kinds import canonical_id as canonical_id  # the CLI's, until it imports kinds
+from graphql_api.data.kinds import DATETIME, ID, INT, INT_MAX, INT_MIN, STRING, canonical_id, utc
 from graphql_api.data.storable import text_problem
 from graphql_api.errors import BadUserInput, QueryTooComplex
 

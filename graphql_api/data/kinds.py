@@ -72,5 +72,3 @@ ID = Kind("id", "ID", "IDFilter", _COMMON, "an ID string")
 STRING = Kind("string", "String", "StringFilter", _TEXT, "a string")
 INT = Kind("int", "Int", "IntFilter", _ORDERED, "a whole number")
 DATETIME = Kind("datetime", "DateTime", "DateTimeFilter", _ORDERED, "an ISO 8601 date or date-time string")
-
-KINDS: tuple[Kind, ...] = (ID, STRING, INT, DATETIME)
