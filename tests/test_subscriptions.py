@@ -7,6 +7,7 @@ import asyncio
 import json
 import threading
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from graphql_api.data.fields import LOG
 from graphql_api.data.models import new_id
 from graphql_api.http.app import create_app
 from graphql_api.settings import Settings
+from tests.conftest import StatementCounter
 from tests.databases import PostgresServer
 from tests.factories import Factory
 from tests.tcp_proxy import tcp_proxy
@@ -126,6 +128,30 @@ def test_a_stream_resumes_from_a_cursor_without_gaps_or_repeats(
         assert sorted(ids(seen + logs)) == sorted(first + missed)
         assert sorted(ids(logs[1:])) == sorted(missed)  # the rest of the first transaction, then these
         socket.nothing("2", 0.5)
+
+
+def _batch_reads(sql: StatementCounter) -> int:
+    return sum("ORDER BY whatsapp_log.change_position" in statement for statement in sql.statements)
+
+
+def test_streams_with_the_same_document_share_one_read_per_change(
+    client: TestClient, factory: Factory, project: str, key: str, sql_statements: StatementCounter
+) -> None:
+    failing = {"status": {"in": ["Failed", "Error"]}}
+    with ExitStack() as stack:
+        alike = [stack.enter_context(connect(client, key)) for _ in range(4)]
+        different = stack.enter_context(connect(client, key))
+        for socket in alike:
+            start(socket)
+        start(different, where=failing)
+        sql_statements.reset()
+
+        written = factory.logs(project, 3, status="Failed")
+        for socket in [*alike, different]:
+            logs, _ = socket.logs("1", 3)
+            assert sorted(ids(logs)) == sorted(written)
+        # One read for the four streams that agree, one for the fifth.
+        assert _batch_reads(sql_statements) == 2, sql_statements.statements
 
 
 def test_a_cursor_works_only_with_its_own_where_and_project(

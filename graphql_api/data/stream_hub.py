@@ -12,6 +12,11 @@ watcher that wakes them when logs change (docs/subscriptions.md).
 
 The watcher starts with the first stream and stops when the process does (`close`); a process that
 serves no stream holds no connection for them.
+
+Streams woken together that read the same thing (one project, the same `where`, selection and batch
+size, from the same place) share one read (`shared`): the first starts it, the others await its result.
+Streams that start at different moments meet at the same place after their first short batch (it ends
+at the feed's bound), so a dashboard's many tabs cost one statement per change, not one each.
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ import contextlib
 import logging
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -39,6 +44,8 @@ logger = logging.getLogger("graphql_api.streams")
 
 _PENDING_POLL = (0.02, 0.5)  # seconds between looks at a held-back bound: first, at most
 _RECONNECT = (0.1, 5.0)  # seconds before connecting again: first, at most
+
+T = TypeVar("T")
 
 
 class Waiter:
@@ -74,6 +81,8 @@ class StreamHub:
         self._open = 0
         self._watcher: asyncio.Task[None] | None = None
         self._closed = False
+        self._reads: dict[Hashable, asyncio.Future[Any]] = {}  # `shared` reads under way
+        self._woken: Counter[str | None] = Counter()  # wakes so far, by project (None: all projects)
 
     @property
     def open_streams(self) -> int:
@@ -102,6 +111,20 @@ class StreamHub:
                 if not project:
                     del self._waiters[project_id]
 
+    async def shared(self, project_id: str, what: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+        """`read()`'s result, or that of the same read of `project_id`'s logs (`what`) that another stream
+        started since the project's streams were last woken: a read that began before a wake might not
+        see the change behind it, so a stream never joins one. The read runs in a task of its own, so a
+        stream that ends meanwhile does not cancel it for the others; its failure is each one's."""
+        key = (project_id, self._woken[project_id], self._woken[None], what)
+        running = self._reads.get(key)
+        if running is None:
+            running = asyncio.ensure_future(read())
+            self._reads[key] = running
+            running.add_done_callback(lambda _: self._reads.pop(key, None))
+        result: T = await asyncio.shield(running)
+        return result
+
     def _admit(self, key_id: str) -> None:
         if self._closed:
             raise RateLimited("The server is shutting down; subscribe again shortly.", retry_after=1)
@@ -122,13 +145,17 @@ class StreamHub:
     def wake(self, projects: Iterable[str] | None = None) -> None:
         """Wake the streams of `projects`, or every stream (None)."""
         if projects is None:
+            self._woken[None] += 1
             for waiters in self._waiters.values():
                 for waiter in waiters:
                     waiter.wake()
             return
         for project_id in projects:
-            for waiter in self._waiters.get(project_id, ()):
-                waiter.wake()
+            project = self._waiters.get(project_id)
+            if project:
+                self._woken[project_id] += 1
+                for waiter in project:
+                    waiter.wake()
 
     def _start(self) -> None:
         if self._watcher is None or self._watcher.done():

@@ -13,8 +13,10 @@ again with its last cursor and misses nothing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from typing import Annotated
 
 import strawberry
@@ -26,7 +28,7 @@ from graphql_api.schema import roots
 from graphql_api.schema.context import Context
 from graphql_api.schema.inputs import Where
 from graphql_api.schema.loaders import Loaders
-from graphql_api.schema.selection import log_selection
+from graphql_api.schema.selection import LogSelection, log_selection
 from graphql_api.schema.types import WhatsAppLog
 
 Info = strawberry.Info[Context, None]
@@ -46,14 +48,23 @@ class WhatsAppLogBatch:
     )
 
 
+@dataclass(frozen=True)
+class _Read:
+    """A batch with its relations loaded: what the streams that share a read receive."""
+
+    batch: FeedBatch
+    loaders: Loaders
+
+
 async def _read(
-    info: Info, spec: roots.LogStream, position: FeedPosition | None, fields: Sequence[str]
-) -> FeedBatch:
+    context: Context, spec: roots.LogStream, position: FeedPosition | None, selection: LogSelection
+) -> _Read:
     """The next batch after `position` (None: from now), its relations loaded, as one request would."""
-    context = info.context
     settings = context.settings
     principal = await context.principal()
     scope = spec.scope(principal.project_id, settings)
+    # New loaders per batch: a connection lives for hours, its records change.
+    loaders = Loaders(context.services, context.principal)
     try:
         async with asyncio.timeout(settings.request_timeout_seconds):
             with work_budget.budget(settings.request_work_seconds):
@@ -61,19 +72,14 @@ async def _read(
                     if position is None:
                         position = FeedPosition(await feed_queries.feed_bound(conn))
                     batch = await feed_queries.read_batch(
-                        conn, scope=scope, after=position, limit=spec.batch_size, fields=fields
+                        conn, scope=scope, after=position, limit=spec.batch_size, fields=selection.fields
                     )
-                    # A new set of loaders per batch: a connection lives for hours, its records change.
-                    context.loaders = Loaders(context.services, context.principal)
-                    await context.loaders.preload(
-                        conn,
-                        project_id=principal.project_id,
-                        relations=log_selection(info, ("logs",)).relations,
-                        rows=batch.rows,
+                    await loaders.preload(
+                        conn, project_id=principal.project_id, relations=selection.relations, rows=batch.rows
                     )
     except TimeoutError:
         raise Timeout() from None
-    return batch
+    return _Read(batch, loaders)
 
 
 @strawberry.type(description="Live WhatsApp logs of the API key's project, as they are written.")
@@ -108,7 +114,9 @@ class Subscription:
         principal = await context.principal()
         secret = services.cursor_secret
         position = spec.start(secret, principal.project_id)
-        fields = log_selection(info, ("logs",)).fields
+        selection = log_selection(info, ("logs",))
+        # What a read depends on besides the project and the place: streams that agree share it.
+        reads = (repr(spec.where), spec.batch_size, tuple(selection.fields), tuple(selection.relations))
         recheck_every = max(context.settings.auth_cache_seconds, 1.0)
         checked = time.monotonic()
         async with services.streams.open(key_id=principal.key_id, project_id=principal.project_id) as waiter:
@@ -118,7 +126,12 @@ class Subscription:
                     await services.recheck(context.api_key())  # UNAUTHENTICATED once revoked
                     checked = time.monotonic()
                 if woken:
-                    batch = await _read(info, spec, position, fields)
+                    read = await services.streams.shared(
+                        principal.project_id,
+                        (*reads, position),
+                        functools.partial(_read, context, spec, position, selection),
+                    )
+                    batch, context.loaders = read.batch, read.loaders
                     position = batch.position
                     if batch.rows or first:
                         yield WhatsAppLogBatch(
