@@ -62,6 +62,10 @@ def serve(settings: Settings, *, demo: bool) -> int:
         # Applied in every worker too; our request log line replaces uvicorn's access log.
         "log_config": logging_config(settings.log_format or "json", settings.log_level),
         "access_log": False,
+        # A WebSocket message is refused (1009) past MAX_BODY_BYTES, like a POST body, before it is
+        # buffered (uvicorn would take 16 MiB), and at most 4 of them wait to be handled.
+        "ws_max_size": settings.max_body_bytes,
+        "ws_max_queue": 4,
         # No `Server: uvicorn` on every response: it tells an attacker what to try.
         "server_header": False,
         # At a stop, requests in flight are answered: each within its time limit, plus time to send it.

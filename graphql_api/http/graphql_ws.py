@@ -6,7 +6,10 @@
   proxies from closing an idle connection and finds clients that are gone.
 - A client that does not read is disconnected, never buffered for: a message is handed to the socket
   as the previous one left (the server holds one message per subscription at most), and a message the
-  socket has not taken within SUBSCRIPTION_SEND_TIMEOUT_SECONDS closes the connection (1013).
+  socket has not taken within SUBSCRIPTION_SEND_TIMEOUT_SECONDS closes the connection (1013): the
+  connection's operations end and it stops waiting for the client's messages, so that a client that
+  reads again finds the connection closed (and subscribes again) rather than silently without its
+  subscriptions.
 """
 
 from __future__ import annotations
@@ -42,11 +45,29 @@ def _settings(view: Any) -> Settings:
 
 
 class WebSocketAdapter(ASGIWebSocketAdapter):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._given_up = asyncio.Event()  # the client stopped reading: the connection ends
+
+    async def _receive_text(self) -> str | None:
+        """The client's next message, or None once the server has given up on the client."""
+        receiving = asyncio.ensure_future(self.ws.receive_text())
+        giving_up = asyncio.ensure_future(self._given_up.wait())
+        try:
+            await asyncio.wait({receiving, giving_up}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            giving_up.cancel()
+            if not receiving.done():
+                receiving.cancel()
+        return None if self._given_up.is_set() else receiving.result()
+
     async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
         limit = _settings(self.view).max_body_bytes
         try:
             while self.ws.application_state != WebSocketState.DISCONNECTED:
-                text = await self.ws.receive_text()
+                text = await self._receive_text()
+                if text is None:
+                    return
                 if len(text) > limit:
                     await self.close(TOO_BIG, f"A message may be at most {limit} bytes.")
                     return
@@ -77,6 +98,7 @@ class WebSocketAdapter(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from exc
         except TimeoutError:
             logger.warning("closing a WebSocket whose client read nothing for %ss", seconds)
+            self._given_up.set()
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1):
                     await self.close(TRY_AGAIN_LATER, "The client did not read its messages.")
