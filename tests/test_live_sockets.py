@@ -82,41 +82,74 @@ def _small_receive_buffer(url: str) -> socket.socket:
     return sock
 
 
-def test_a_client_that_stops_reading_is_disconnected_and_its_subscription_freed(
+SLOW_CLIENT_LIMITS: dict[str, Any] = {
+    "WORKERS": "1",
+    "SUBSCRIPTION_SEND_TIMEOUT_SECONDS": "1",
+    "MAX_SUBSCRIPTIONS_PER_KEY": "1",
+}
+
+
+def flood(factory: Factory, project: str) -> None:
+    """~12 MB of batches: far more than the kernel's buffers on both sides hold."""
+    for _ in range(3):
+        factory.logs(project, 500, message_text="x" * 8000)
+
+
+def wait_until_freed(url: str, key: str) -> None:
+    """While a slow client holds its subscription, the key's only one, a new one is refused; once the
+    server has given up on it, a new one is admitted. The server answers /healthz at once meanwhile."""
+    started = time.monotonic()
+    while True:
+        with subscribed_socket(url, key) as ws:
+            subscribe(ws, STREAM)
+            message = answer(ws)
+        errors = message["payload"].get("errors")
+        if not errors:
+            break
+        assert errors[0]["extensions"]["code"] == "RATE_LIMITED", message
+        assert time.monotonic() - started < 20, "the slow client was never disconnected"
+        time.sleep(0.2)
+    with urllib.request.urlopen(f"{url}/healthz", timeout=2) as health:
+        assert health.status == 200
+
+
+def test_a_websocket_client_that_stops_reading_is_disconnected_and_its_subscription_freed(
     database_url: str, factory: Factory
 ) -> None:
     project = factory.project("Live")
     key = factory.api_key(project)
-    with serve(
-        database_url, WORKERS="1", SUBSCRIPTION_SEND_TIMEOUT_SECONDS="1", MAX_SUBSCRIPTIONS_PER_KEY="1"
-    ) as url:
+    with serve(database_url, **SLOW_CLIENT_LIMITS) as url:
         # max_queue=1: the client's library stops reading from the socket once a message waits unread;
         # no compression: the repeated text would shrink to nothing.
         slow_socket = _small_receive_buffer(url)
         with subscribed_socket(url, key, sock=slow_socket, max_queue=1, compression=None) as slow:
             subscribe(slow, STREAM, {"size": 100})
             assert answer(slow)["type"] == "next"
-            # ~12 MB of batches: far more than the kernel's buffers on both sides hold.
-            for _ in range(3):
-                factory.logs(project, 500, message_text="x" * 8000)
-            started = time.monotonic()
-
-            # While the slow client holds its subscription, the key's only one, a new one is refused;
-            # once the server has given up on it, a new one is admitted.
-            while True:
-                with subscribed_socket(url, key) as ws:
-                    subscribe(ws, STREAM)
-                    message = answer(ws)
-                errors = message["payload"].get("errors")
-                if not errors:
-                    break
-                assert errors[0]["extensions"]["code"] == "RATE_LIMITED", message
-                assert time.monotonic() - started < 20, "the slow client was never disconnected"
-                time.sleep(0.2)
-
-            # The server still answers at once, and the slow client finds its connection closed.
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as health:
-                assert health.status == 200
-            with pytest.raises(ConnectionClosed):
+            flood(factory, project)
+            wait_until_freed(url, key)
+            with pytest.raises(ConnectionClosed):  # not a live socket without its subscription
                 while True:
                     slow.recv(10)
+
+
+def test_an_event_stream_client_that_stops_reading_is_cut_off_and_its_subscription_freed(
+    database_url: str, factory: Factory
+) -> None:
+    project = factory.project("Live")
+    key = factory.api_key(project)
+    with serve(database_url, **SLOW_CLIENT_LIMITS) as url:
+        slow = _small_receive_buffer(url)
+        slow.settimeout(10)
+        body = json.dumps({"query": STREAM, "variables": {"size": 100}}).encode()
+        head = (
+            f"POST /graphql/stream HTTP/1.1\r\nHost: {url.removeprefix('http://')}\r\n"
+            f"ApiKey: {key}\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        slow.sendall(head.encode() + body)
+        assert slow.recv(4096).startswith(b"HTTP/1.1 200")
+        flood(factory, project)
+        wait_until_freed(url, key)
+        while slow.recv(65536):  # what was sent before the server gave up, then the end
+            pass
+        slow.close()

@@ -69,9 +69,17 @@ class GraphQLStreamView(GraphQLView):
             await error.response()(scope, receive, send)
             return
         response = await self.run(request)
-        await response(
-            scope, receive, _within(self.services.settings.subscription_send_timeout_seconds, send)
-        )
+        seconds = self.services.settings.subscription_send_timeout_seconds
+        try:
+            await response(scope, receive, _within(seconds, send))
+        except TimeoutError:
+            # Cut off. The response ends unfinished: uvicorn closes the connection (and says so).
+            logger.warning("ended an event stream whose client read nothing for %ss", seconds)
+        finally:
+            # The subscription ends now, not whenever its generator is collected: it holds a slot.
+            body = getattr(response, "body_iterator", None)
+            if body is not None:
+                await body.aclose()
 
 
 def _refusal(request: Request) -> Response | None:
@@ -93,11 +101,7 @@ def _within(seconds: float, send: Send) -> Send:
     """`send`, each message within `seconds` (a client that stopped reading is cut off)."""
 
     async def send_within(message: Message) -> None:
-        try:
-            async with asyncio.timeout(seconds):
-                await send(message)
-        except TimeoutError:
-            logger.warning("ending an event stream whose client read nothing for %ss", seconds)
-            raise
+        async with asyncio.timeout(seconds):
+            await send(message)
 
     return send_within
