@@ -20,6 +20,9 @@ from graphql.language.token_kind import TokenKind
 from bench import queries as q
 
 GRAPHQL = "/graphql"
+# graphql-transport-ws at /graphql: the body is a JSON list of the client's messages after
+# connection_init (a string is sent as it is), see bench/attack_sockets.py.
+SOCKET = "ws:/graphql"
 GET_LIST = "/api/whatsapp-log/get-list"
 FRAGMENT_LEVELS = 40
 # A cursor the server cannot have signed: the compiled path hands the whole request to the regular one.
@@ -207,6 +210,42 @@ def _statement_building() -> list[Attack]:
     ]
 
 
+def _subscribe(op: int, query: str) -> dict[str, Any]:
+    return {"id": str(op), "type": "subscribe", "payload": {"query": query}}
+
+
+def _subscriptions() -> list[Attack]:
+    terms = ", ".join(f'{{messageText: {{contains: "{w}"}}}}' for w in _words(20, 3, seed=6))
+    stream = (
+        f"subscription {{ whatsAppLogStream(where: {{or: [{terms}]}}, batchSize: 100) "
+        "{ cursor logs { id messageText incident { title } monitor { name } } } }"
+    )
+    fan_out = f"subscription {{ whatsAppLogStream {{ logs {{ ...F0 }} }} }} {fragment_chain()}"
+    return [
+        Attack(
+            "ws_subscribe_flood",
+            6,
+            "300 subscriptions, or of 20 contains, one socket",
+            SOCKET,
+            json.dumps([_subscribe(op, stream) for op in range(300)]).encode(),
+        ),
+        Attack(
+            "ws_oversized_message",
+            6,
+            "one 10 MB WebSocket message",
+            SOCKET,
+            json.dumps(["x" * 10**7]).encode(),
+        ),
+        Attack(
+            "ws_fanout",
+            6,
+            f"fragment fan-out, {FRAGMENT_LEVELS} levels, a subscription",
+            SOCKET,
+            json.dumps([_subscribe(1, fan_out)]).encode(),
+        ),
+    ]
+
+
 def baseline() -> Attack:
     return Attack("baseline", 0, "baseline: the page of 10 (bench/queries.py)", GRAPHQL, _graphql(q.page(10)))
 
@@ -220,6 +259,7 @@ def attacks() -> list[Attack]:
         *_cheap_but_expensive(),
         *_validation_before_auth(),
         *_statement_building(),
+        *_subscriptions(),
     ]
 
 

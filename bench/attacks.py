@@ -32,8 +32,8 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
-from bench import attack_report
-from bench.attack_documents import BATCH_PROBE, GRAPHQL, Attack, attacks, baseline
+from bench import attack_report, attack_sockets
+from bench.attack_documents import BATCH_PROBE, GRAPHQL, SOCKET, Attack, attacks, baseline
 from bench.data import CACHE, POSTGRESQL_ENV, Dataset, plain_dsn, plan_for, prepare, prepare_postgresql
 from bench.healthz import HealthWatch, p99
 from bench.server import HOST, Served, cpu_seconds, serving, workers
@@ -50,6 +50,8 @@ QUICK_LOGS = 20_000
 
 def send(server: Served, attack: Attack, key: str) -> dict[str, Any]:
     """One request on a connection of its own: the answer, wall milliseconds, or what went wrong."""
+    if attack.path == SOCKET:
+        return attack_sockets.send(server, attack, key, CLIENT_TIMEOUT)
     headers = {"Content-Type": "application/json", "Connection": "close"}
     if attack.keyed:
         headers["ApiKey"] = key

@@ -211,21 +211,28 @@ def _key_with_id(factory: Factory, project: str) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("overrides", [{"max_subscriptions_per_key": 2, "max_subscriptions": 3}])
-def test_open_subscriptions_are_limited_per_key_and_per_process(
+def test_open_subscriptions_are_limited_per_socket_per_key_and_per_process(
     client: TestClient, factory: Factory, project: str, key: str
 ) -> None:
     other = factory.api_key(factory.project("Other"))
-    with connect(client, key) as socket, connect(client, other) as second:
+    with connect(client, key) as socket, connect(client, key) as same_key, connect(client, other) as second:
         start(socket, "1")
         start(socket, "2")
-        socket.subscribe("3", STREAM)
+        socket.subscribe("3", STREAM)  # refused before it is parsed: a socket holds one key's worth
         refused = socket.message("3")
+        assert refused["type"] == "error", refused
+        assert refused["payload"][0]["extensions"]["code"] == "RATE_LIMITED", refused
+        assert "This connection has 2 operations open" in refused["payload"][0]["message"]
+
+        same_key.subscribe("1", STREAM)  # the key's third, on another socket
+        refused = same_key.message("1")
         assert refused["payload"]["errors"][0]["extensions"]["code"] == "RATE_LIMITED", refused
         assert "MAX_SUBSCRIPTIONS_PER_KEY" in refused["payload"]["errors"][0]["message"]
 
         start(second, "1")  # the process's third
         second.subscribe("2", STREAM)
         refused = second.message("2")
+        assert refused["payload"]["errors"][0]["extensions"]["code"] == "RATE_LIMITED", refused
         assert "MAX_SUBSCRIPTIONS" in refused["payload"]["errors"][0]["message"], refused
 
         socket.complete("1")  # a slot is free again

@@ -54,8 +54,9 @@ class GraphQLView(GraphQL[Context, None]):
         kwargs.setdefault("subscription_protocols", (GRAPHQL_TRANSPORT_WS_PROTOCOL,))
         super().__init__(
             connection_init_wait_timeout=timedelta(seconds=10),
-            # Operations in progress on one socket; StreamHub's per-key limit (with a code) comes first.
-            max_subscriptions_per_connection=100,
+            # Operations in progress on one socket (a socket belongs to one key): refused RATE_LIMITED
+            # past it, by TransportWSHandler, before the operation is parsed.
+            max_subscriptions_per_connection=services.settings.max_subscriptions_per_key,
             **kwargs,
         )
 

@@ -22,14 +22,16 @@ from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import orjson
+from graphql import GraphQLError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message, SubscribeMessage
 from strawberry.types.graphql import OperationType
 
 from graphql_api.compiler import RawJSON, compiled_response
+from graphql_api.errors import RateLimited
 from graphql_api.schema.context import Context
 from graphql_api.settings import Settings
 
@@ -144,6 +146,26 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             if self.connection_acknowledged:
                 ping: Any = {"type": "ping"}
                 await self.send_message(ping)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        """Strawberry's handler, whose refusal past max_subscriptions_per_connection has no code: here
+        it is RATE_LIMITED, as past the per-key and per-process limits."""
+        limit = self.max_subscriptions_per_connection
+        if (
+            limit is not None
+            and self.connection_acknowledged
+            and message["id"] not in self.operations
+            and len(self.operations) >= limit
+        ):
+            error = GraphQLError(
+                f"This connection has {limit} operations open, the most allowed; complete one before "
+                "starting another.",
+                extensions={"code": RateLimited.code},
+            )
+            refusal: Any = {"id": message["id"], "type": "error", "payload": [error.formatted]}
+            await self.send_message(refusal)
+            return
+        await super().handle_subscribe(message)
 
     async def send_message(self, message: Message) -> None:
         try:
