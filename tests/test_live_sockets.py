@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -113,43 +114,54 @@ def wait_until_freed(url: str, key: str) -> None:
         assert health.status == 200
 
 
-def test_a_websocket_client_that_stops_reading_is_disconnected_and_its_subscription_freed(
-    database_url: str, factory: Factory
-) -> None:
+@dataclass
+class Served:
+    url: str
+    project: str
+    key: str
+
+
+@pytest.fixture
+def served(database_url: str, factory: Factory) -> Iterator[Served]:
+    """A server with SLOW_CLIENT_LIMITS, and a project's key."""
     project = factory.project("Live")
-    key = factory.api_key(project)
     with serve(database_url, **SLOW_CLIENT_LIMITS) as url:
-        # max_queue=1: the client's library stops reading from the socket once a message waits unread;
-        # no compression: the repeated text would shrink to nothing.
-        slow_socket = _small_receive_buffer(url)
-        with subscribed_socket(url, key, sock=slow_socket, max_queue=1, compression=None) as slow:
-            subscribe(slow, STREAM, {"size": 100})
-            assert answer(slow)["type"] == "next"
-            flood(factory, project)
-            wait_until_freed(url, key)
-            with pytest.raises(ConnectionClosed):  # not a live socket without its subscription
-                while True:
-                    slow.recv(10)
+        yield Served(url, project, factory.api_key(project))
+
+
+def test_a_websocket_client_that_stops_reading_is_disconnected_and_its_subscription_freed(
+    served: Served, factory: Factory
+) -> None:
+    url, project, key = served.url, served.project, served.key
+    # max_queue=1: the client's library stops reading from the socket once a message waits unread;
+    # no compression: the repeated text would shrink to nothing.
+    slow_socket = _small_receive_buffer(url)
+    with subscribed_socket(url, key, sock=slow_socket, max_queue=1, compression=None) as slow:
+        subscribe(slow, STREAM, {"size": 100})
+        assert answer(slow)["type"] == "next"
+        flood(factory, project)
+        wait_until_freed(url, key)
+        with pytest.raises(ConnectionClosed):  # not a live socket without its subscription
+            while True:
+                slow.recv(10)
 
 
 def test_an_event_stream_client_that_stops_reading_is_cut_off_and_its_subscription_freed(
-    database_url: str, factory: Factory
+    served: Served, factory: Factory
 ) -> None:
-    project = factory.project("Live")
-    key = factory.api_key(project)
-    with serve(database_url, **SLOW_CLIENT_LIMITS) as url:
-        slow = _small_receive_buffer(url)
-        slow.settimeout(10)
-        body = json.dumps({"query": STREAM, "variables": {"size": 100}}).encode()
-        head = (
-            f"POST /graphql/stream HTTP/1.1\r\nHost: {url.removeprefix('http://')}\r\n"
-            f"ApiKey: {key}\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        )
-        slow.sendall(head.encode() + body)
-        assert slow.recv(4096).startswith(b"HTTP/1.1 200")
-        flood(factory, project)
-        wait_until_freed(url, key)
-        while slow.recv(65536):  # what was sent before the server gave up, then the end
-            pass
-        slow.close()
+    url, project, key = served.url, served.project, served.key
+    slow = _small_receive_buffer(url)
+    slow.settimeout(10)
+    body = json.dumps({"query": STREAM, "variables": {"size": 100}}).encode()
+    head = (
+        f"POST /graphql/stream HTTP/1.1\r\nHost: {url.removeprefix('http://')}\r\n"
+        f"ApiKey: {key}\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    slow.sendall(head.encode() + body)
+    assert slow.recv(4096).startswith(b"HTTP/1.1 200")
+    flood(factory, project)
+    wait_until_freed(url, key)
+    while slow.recv(65536):  # what was sent before the server gave up, then the end
+        pass
+    slow.close()
