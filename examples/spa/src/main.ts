@@ -1,21 +1,18 @@
-// The page: a connection form, then filters, a spend-per-day chart and a sortable, paged table of logs.
+// The page: a connection form, then two views: the logs (filters, a spend-per-day chart and a sortable,
+// paged table) and the live view (src/live.ts).
 
 import "./style.css";
 import { ApiError, type Connection, graphql, type Log, PAGE_QUERY, type Page, STATUSES_QUERY, type StatusBucket } from "./api";
 import { dollars, drawSpendPerDay } from "./chart";
+import { $, cell, statusCell } from "./dom";
+import { setUpLive, stopLive, watchLive } from "./live";
 import { INITIAL_VIEW, pageVariables, type SortField, type View } from "./query";
-
-function $<T extends Element>(selector: string): T {
-  const node = document.querySelector<T>(selector);
-  if (!node) throw new Error(`missing ${selector}`);
-  return node;
-}
 
 const connectForm = $<HTMLFormElement>("#connect");
 const filtersForm = $<HTMLFormElement>("#filters");
 const app = $<HTMLElement>("#app");
 const errorBox = $<HTMLElement>("#error");
-const rows = $<HTMLTableSectionElement>("tbody");
+const rows = $<HTMLTableSectionElement>("#logs tbody");
 const summary = $<HTMLElement>("#summary");
 const pageLabel = $<HTMLElement>("#page");
 const previous = $<HTMLButtonElement>("#previous");
@@ -23,6 +20,7 @@ const next = $<HTMLButtonElement>("#next");
 const chart = $<HTMLElement>("#spend .chart");
 const chartCaption = $<HTMLElement>("#spend figcaption");
 const statusSelect = $<HTMLSelectElement>("#filters select[name=status]");
+const tabs = [...document.querySelectorAll<HTMLButtonElement>("[role=tab]")];
 
 let connection: Connection | null = null;
 let view: View = { ...INITIAL_VIEW };
@@ -36,22 +34,13 @@ function showError(error: unknown): void {
   errorBox.hidden = false;
 }
 
-function cell(text: string, className?: string): HTMLTableCellElement {
-  const td = document.createElement("td");
-  td.textContent = text;
-  if (className) td.className = className;
-  return td;
-}
-
 function row(log: Log): HTMLTableRowElement {
   const tr = document.createElement("tr");
-  const status = cell(log.status, `status status-${log.status.toLowerCase().replace(/\s+/g, "-")}`);
-  if (log.statusMessage) status.title = log.statusMessage;
   tr.append(
     cell(log.createdAt.slice(0, 16).replace("T", " ")),
     cell(log.toNumber),
     cell(log.fromNumber ?? "—"),
-    status,
+    statusCell(log.status, log.statusMessage),
     cell(dollars(log.whatsAppCostInUSDCents), "number"),
     cell(log.incident?.title ?? "—"),
     cell(log.monitor?.name ?? "—"),
@@ -116,6 +105,8 @@ async function connect(event: SubmitEvent): Promise<void> {
   localStorage.setItem("server", candidate.server);
   errorBox.hidden = true;
   app.hidden = false;
+  stopLive();
+  if (selectedTab() === "live") watchLive(candidate);
   view = { ...INITIAL_VIEW };
   // Its `reset` listener loads the first page with the cleared filters.
   filtersForm.reset();
@@ -130,6 +121,20 @@ function filtersFromForm(): Partial<View> {
     phone: String(data.get("phone") ?? ""),
     pageSize: Number(data.get("pageSize") ?? INITIAL_VIEW.pageSize),
   };
+}
+
+function selectedTab(): string {
+  return tabs.find((tab) => tab.getAttribute("aria-selected") === "true")?.dataset.view ?? "logs";
+}
+
+function selectTab(name: string): void {
+  for (const tab of tabs) {
+    const selected = tab.dataset.view === name;
+    tab.setAttribute("aria-selected", String(selected));
+    $<HTMLElement>(`#${tab.getAttribute("aria-controls")}`).hidden = !selected;
+  }
+  // The stream starts when the live view is first shown and runs until another key connects.
+  if (name === "live" && connection) watchLive(connection);
 }
 
 function setUp(): void {
@@ -157,6 +162,9 @@ function setUp(): void {
     view = { ...view, page: view.page + 1 };
     void load();
   });
+
+  for (const tab of tabs) tab.addEventListener("click", () => selectTab(tab.dataset.view ?? "logs"));
+  setUpLive();
 
   for (const th of document.querySelectorAll<HTMLElement>("th[data-sort]")) {
     const button = document.createElement("button");

@@ -1,7 +1,14 @@
 // Compiled by `npm run typecheck`, never bundled: the generated types say what the server accepts and
 // answers, and the app's hand-written `Log` agrees with them.
 import type { Log } from "../src/api";
-import type { PageQuery, PageQueryVariables, WhatsAppLogOrderBy } from "../generated/graphql";
+import type { LiveLogs, StreamVariables } from "../src/stream";
+import type {
+  LiveLogsSubscription,
+  LiveLogsSubscriptionVariables,
+  PageQuery,
+  PageQueryVariables,
+  WhatsAppLogOrderBy,
+} from "../generated/graphql";
 
 export const newestFirst: PageQueryVariables = {
   where: { createdAt: { gte: "2026-07-01T00:00:00Z" } },
@@ -26,3 +33,18 @@ export function totalCents(page: PageQuery): number {
 export function logs(page: PageQuery): Log[] {
   return page.whatsAppLogs;
 }
+
+// The live view's subscription: what it sends is what the server accepts, what it reads is what it answers.
+export function streamVariables(variables: StreamVariables): LiveLogsSubscriptionVariables {
+  return variables;
+}
+
+export function liveLogs(message: LiveLogsSubscription): LiveLogs {
+  return message;
+}
+
+export const failedSinceCursor: LiveLogsSubscriptionVariables = {
+  where: { status: { in: ["Failed", "Error"] } },
+  after: "cursor of an earlier message",
+  batchSize: 50,
+};
