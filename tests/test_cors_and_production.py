@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from tests.factories import Factory
 
@@ -59,6 +60,29 @@ def test_an_unlisted_origin_gets_no_cors_headers(client: TestClient) -> None:
 
     response = client.post("/graphql", json={"query": "{ __typename }"}, headers={"Origin": ELSEWHERE})
     assert "access-control-allow-origin" not in response.headers
+
+
+def _socket_from(client: TestClient, origin: str) -> bool:
+    """Whether a page on `origin` may open the subscription socket (refused: closed before it is
+    accepted, which uvicorn answers 403)."""
+    try:
+        with client.websocket_connect(
+            "/graphql", subprotocols=["graphql-transport-ws"], headers={"Origin": origin}
+        ):
+            return True
+    except WebSocketDisconnect:
+        return False
+
+
+@pytest.mark.parametrize("overrides", [{"cors_origins": (SPA,)}])
+def test_a_listed_origin_may_open_the_subscription_socket_and_no_other(client: TestClient) -> None:
+    assert _socket_from(client, SPA)
+    assert not _socket_from(client, ELSEWHERE)
+    assert _socket_from(client, "http://testserver")  # the server's own origin
+
+
+def test_no_origin_may_open_the_subscription_socket_by_default(client: TestClient) -> None:
+    assert not _socket_from(client, SPA)
 
 
 def test_no_origin_is_allowed_by_default(client: TestClient) -> None:

@@ -133,6 +133,8 @@ def _graphql_view(settings: Settings, services: Services) -> tuple[CompiledExecu
         schema=schema,
         graphql_ide="graphiql" if settings.graphiql else None,
         allow_queries_via_get=True,
+        # A browser page on another origin may open the subscription socket when CORS lets it read.
+        allowed_origins=settings.cors_origins,
     )
     return compiled, graphql
 
