@@ -177,7 +177,7 @@ def _measure(setup: Setup, live: Live) -> dict[str, Any]:
             endpoint, subscriptions, processes=live.client_processes, connect_rate=live.connect_rate
         )
         stack.callback(clients.close)
-        ready = clients.gather("ready", 120 + len(subscriptions) / live.connect_rate)
+        ready = clients.gather("ready", 300 + len(subscriptions) / live.connect_rate)
         if ready is None:
             raise RuntimeError("the subscriptions did not all get their first message in time")
         failed = [reason for r in ready for reason in r["failed"]]

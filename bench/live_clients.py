@@ -38,10 +38,12 @@ WHERES: dict[str, tuple[str, frozenset[str] | None]] = {
 SELECTIONS = {"scalars": SCALARS, "incident": f"{SCALARS} incident {{ title }}"}
 VARIANTS = list(itertools.product(WHERES, SELECTIONS))
 CONNECT_TRIES = 3
+FIRST_MESSAGE_SECONDS = 120.0  # after the last connection was opened
 
 
-def document(where: str, selection: str) -> str:
-    arguments = f"({WHERES[where][0]})" if WHERES[where][0] else ""
+def document(where: str, selection: str, after: str | None = None) -> str:
+    given = [WHERES[where][0], f"after: {orjson.dumps(after).decode()}" if after else ""]
+    arguments = f"({', '.join(a for a in given if a)})" if any(given) else ""
     return f"subscription {{ whatsAppLogStream{arguments} {{ cursor logs {{ {SELECTIONS[selection]} }} }} }}"
 
 
@@ -89,13 +91,21 @@ class _Stream:
     records: list[tuple[str, str, float]] = field(default_factory=list)
     messages: int = 0
     last_at: float | None = None  # the last message
+    cursor: str | None = None  # the last message's
+    resumed: dict[str, Any] | None = None  # what a new subscription from `cursor` brought, if one was made
     first_at: float | None = None
     failed: str | None = None  # never got its first message
     ended: str | None = None  # the server ended it (error, complete, a closed socket) after its first
+    ended_at: float | None = None
     expected: set[tuple[str, str]] = field(default_factory=set)  # (log, final status), once known
     missing: set[tuple[str, str]] | None = None  # of those, still to come
     socket: ClientConnection | None = None
     closing: bool = False  # closed by this side: what follows is no end by the server
+
+    def end(self, reason: str) -> None:
+        """The first reason the server gave for ending the stream, and when."""
+        if self.ended is None:
+            self.ended, self.ended_at = reason[:200], time.time()
 
 
 def raise_file_limit() -> int:
@@ -106,7 +116,7 @@ def raise_file_limit() -> int:
     return hard
 
 
-async def _open(endpoint: Endpoint, stream: _Stream) -> ClientConnection:
+async def _open(endpoint: Endpoint, stream: _Stream, after: str | None = None) -> ClientConnection:
     subscription = stream.subscription
     # As a browser: permessage-deflate offered, no proxy, no pings of the client's own.
     socket = await connect(
@@ -125,7 +135,7 @@ async def _open(endpoint: Endpoint, stream: _Stream) -> ClientConnection:
     if ack.get("type") != "connection_ack":
         await socket.close()
         raise RuntimeError(f"no connection_ack: {ack}")
-    query = document(subscription.where, subscription.selection)
+    query = document(subscription.where, subscription.selection, after)
     await socket.send(orjson.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}).decode())
     return socket
 
@@ -154,12 +164,13 @@ async def _run(endpoint: Endpoint, stream: _Stream, on_log: Any) -> None:
                 if payload.get("errors"):
                     error = payload["errors"][0]
                     code = (error.get("extensions") or {}).get("code")
-                    stream.ended = stream.ended or f"{code}: {error.get('message')}"[:200]
+                    stream.end(f"{code}: {error.get('message')}")
                     continue
                 stream.messages += 1
                 stream.last_at = received
                 if stream.first_at is None:
                     stream.first_at = received
+                stream.cursor = payload["data"]["whatsAppLogStream"]["cursor"]
                 for log in payload["data"]["whatsAppLogStream"]["logs"]:
                     change = (log["id"], log["status"])
                     stream.records.append((*change, received))
@@ -167,14 +178,14 @@ async def _run(endpoint: Endpoint, stream: _Stream, on_log: Any) -> None:
             elif kind == "ping":
                 await socket.send('{"type":"pong"}')
             elif kind in ("error", "complete"):
-                stream.ended = stream.ended or f"{kind}: {message.get('payload')}"[:200]
+                stream.end(f"{kind}: {message.get('payload')}")
                 return
     except ConnectionClosed as exc:
         if not stream.closing:
-            stream.ended = stream.ended or f"closed {exc.rcvd.code if exc.rcvd else '-'}"
+            stream.end(f"closed {exc.rcvd.code if exc.rcvd else '-'}")
     else:
         if stream.first_at is not None and not stream.closing:
-            stream.ended = stream.ended or f"closed {socket.close_code}"
+            stream.end(f"closed {socket.close_code}")
     finally:
         if stream.first_at is None and stream.failed is None:
             stream.failed = stream.ended or "closed before its first message"
@@ -223,9 +234,23 @@ class _Clients:
         for number, stream in enumerate(self.streams):
             await asyncio.sleep(max(0.0, started + number / self.connect_rate - time.monotonic()))
             tasks.append(asyncio.ensure_future(_run(self.endpoint, stream, self.on_log)))
-        while any(s.first_at is None and s.failed is None for s in self.streams):
+        deadline = time.monotonic() + FIRST_MESSAGE_SECONDS
+        pending = self._pending(tasks)
+        while pending and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+            pending = self._pending(tasks)
+        for stream, task in pending:  # given up on: failed, and never counted as losing logs
+            task.cancel()
+            stream.failed = f"no first message within {FIRST_MESSAGE_SECONDS:.0f} s of connecting them all"
         return tasks
+
+    def _pending(self, tasks: list[asyncio.Task[None]]) -> list[tuple[_Stream, asyncio.Task[None]]]:
+        """The streams still without their first message, and not failed."""
+        return [
+            (s, t)
+            for s, t in zip(self.streams, tasks, strict=True)
+            if s.first_at is None and s.failed is None
+        ]
 
     def expect(self, finals: dict[str, tuple[str, str]]) -> None:
         """Each stream must see each log of its project whose final status it matches, at that status."""
@@ -288,6 +313,7 @@ def analyse(streams: Sequence[_Stream], commits: dict[tuple[str, str], float]) -
         "lost_on_open_streams": sum(len(s.missing or ()) for s in streams if s.ended is None),
         "failed": [s.failed for s in streams if s.failed is not None],
         "ended": [s.ended for s in streams if s.ended is not None and s.first_at is not None],
+        "ended_at": [s.ended_at for s in streams if s.ended_at is not None and s.first_at is not None],
         "missing_on_open_streams": [_missing(s, commits) for s in streams if s.missing and s.ended is None][
             :10
         ],
@@ -308,6 +334,7 @@ def _missing(stream: _Stream, commits: dict[tuple[str, str], float]) -> dict[str
         "last_message_at": stream.last_at,
         "oldest_missing": {"log": log, "status": status, "committed_at": commits.get((log, status))},
         "received_of_that_log": [(st, t) for lg, st, t in stream.records if lg == log],
+        "resumed_from_last_cursor": stream.resumed,
     }
 
 
@@ -345,10 +372,35 @@ async def _main(
                 await asyncio.sleep(0.05)
             channel.replies.put(("drained", None))
         elif command == "stop":
+            stuck = [s for s in clients.streams if s.missing and s.ended is None][:10]
+            await asyncio.gather(*(_resume(endpoint, stream) for stream in stuck))
             await asyncio.gather(*(_close(stream) for stream in clients.streams))
             await asyncio.gather(*tasks, return_exceptions=True)
             channel.replies.put(("done", clients.report(commits)))
             return
+
+
+async def _resume(endpoint: Endpoint, stream: _Stream, seconds: float = 3.0) -> None:
+    """For a stream still open but missing logs: a new subscription from its last cursor, and which of
+    the missing logs it brings (all: the old stream was not reading again; none: its place had moved
+    past them)."""
+    probe = _Stream(stream.subscription)
+    try:
+        probe.socket = await _open(endpoint, probe, after=stream.cursor)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                async for raw in probe.socket:
+                    message = orjson.loads(raw)
+                    if message.get("type") == "next" and not message["payload"].get("errors"):
+                        batch = message["payload"]["data"]["whatsAppLogStream"]["logs"]
+                        probe.records += [(log["id"], log["status"], time.time()) for log in batch]
+    except (OSError, RuntimeError, ConnectionClosed) as exc:
+        stream.resumed = {"error": f"{type(exc).__name__}: {exc}"[:200]}
+        return
+    finally:
+        await _close(probe)
+    came = {(log, status) for log, status, _ in probe.records}
+    stream.resumed = {"logs": len(probe.records), "missing_that_came": len((stream.missing or set()) & came)}
 
 
 async def _stop_requested(channel: Channel) -> bool:

@@ -34,6 +34,11 @@ def _quantile(ordered: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
+def _spread(values: list[float]) -> list[float] | None:
+    ordered = sorted(values)
+    return [ordered[0], ordered[len(ordered) // 2], ordered[-1]] if ordered else None
+
+
 def _per_log(seconds: float | None, delivered: int) -> float | None:
     return None if seconds is None or not delivered else seconds * 1000 / delivered
 
@@ -63,6 +68,10 @@ def figures(
         "foreign": sum(r["foreign"] for r in reports),
         "ended": len(ended),
         "ended_reasons": dict(Counter(ended).most_common(5)),
+        # Seconds from the writer's start to when the first, median and last of them ended.
+        "ended_after_writer_start_s": _spread(
+            [t - result["window"]["writer_started_at"] for r in reports for t in r["ended_at"]]
+        ),
         "missing_on_open_streams": [m for r in reports for m in r["missing_on_open_streams"]][:10],
     }
     result["cpu"] = {
@@ -154,22 +163,28 @@ def table(result: dict[str, Any]) -> str:
     names = [name for name, _ in _rows(sections[0])] if sections else []
     width = max(map(len, names), default=0) + 2
     widths = [
-        max(len(section["server"][:28]), *map(len, column)) + 2
+        max(len(section["server"].split(" (")[0]), *map(len, column)) + 2
         for section, column in zip(sections, columns, strict=True)
     ]
     lines = [
         head,
         "",
-        " " * width + "".join(s["server"][:28].ljust(w) for s, w in zip(sections, widths, strict=True)),
+        " " * width
+        + "".join(s["server"].split(" (")[0].ljust(w) for s, w in zip(sections, widths, strict=True)),
     ]
     for row, name in enumerate(names):
         lines.append(
             name.ljust(width) + "".join(c[row].ljust(w) for c, w in zip(columns, widths, strict=True))
         )
     for section in sections:
-        reasons = {**section["deliveries"]["ended_reasons"]}
-        if reasons or section["connect"]["failures"]:
-            lines.append(f"{section['server']}: ended {reasons}, failures {section['connect']['failures']}")
+        deliveries, name = section["deliveries"], section["server"].split(" (")[0]
+        for reason, count in deliveries["ended_reasons"].items():
+            lines.append(f"{name}: {count:,} streams ended: {reason[:100]}")
+        if spread := deliveries["ended_after_writer_start_s"]:
+            first, median, last = (f"{value:.1f}" for value in spread)
+            lines.append(f"{name}: streams ended {first} / {median} / {last} s after the writer started")
+        for failure in section["connect"]["failures"]:
+            lines.append(f"{name}: a subscription failed: {failure[:100]}")
     return "\n".join(lines)
 
 
