@@ -33,8 +33,9 @@ from sqlalchemy.pool import NullPool
 
 from bench import live_report
 from bench.data import BACKENDS, POSTGRESQL_ENV, SERVER_VERSION, Dataset, _admin, _on, _seed
-from bench.live_clients import VARIANTS, Endpoint, arrange, keys_per_project, raise_file_limit, warm
+from bench.live_clients import raise_file_limit, warm
 from bench.live_processes import ClientProcesses, WriterProcess
+from bench.live_subscriptions import VARIANTS, Endpoint, arrange, keys_per_project
 from bench.live_writer import WriterPlan, Written
 from bench.server import HOST, Served, _rss_mb, cpu_seconds, serving
 from graphql_api.cli.seed import Plan

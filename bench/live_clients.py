@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import math
 import multiprocessing.queues
 import resource
 import time
@@ -26,63 +24,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from bench.live_subscriptions import WHERES, Endpoint, Subscription, document
+
 PROTOCOL = Subprotocol("graphql-transport-ws")
-SCALARS = "id status createdAt updatedAt toNumber messageText whatsAppCostInUSDCents"
-# Each `where` as it is written in the document (inline: streams of one document share it whole), and
-# the statuses it matches (None: all).
-WHERES: dict[str, tuple[str, frozenset[str] | None]] = {
-    "all": ("", None),
-    "failing": ('where: { status: { in: ["Failed", "Error"] } }', frozenset({"Failed", "Error"})),
-    "delivered": ('where: { status: { in: ["Delivered", "Read"] } }', frozenset({"Delivered", "Read"})),
-}
-SELECTIONS = {"scalars": SCALARS, "incident": f"{SCALARS} incident {{ title }}"}
-VARIANTS = list(itertools.product(WHERES, SELECTIONS))
 CONNECT_TRIES = 3
 FIRST_MESSAGE_SECONDS = 120.0  # after the last connection was opened
-
-
-def document(where: str, selection: str, after: str | None = None) -> str:
-    given = [WHERES[where][0], f"after: {orjson.dumps(after).decode()}" if after else ""]
-    arguments = f"({', '.join(a for a in given if a)})" if any(given) else ""
-    return f"subscription {{ whatsAppLogStream{arguments} {{ cursor logs {{ {SELECTIONS[selection]} }} }} }}"
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    url: str  # ws://host:port/graphql
-    deflate: bool = True  # offer permessage-deflate, as browsers do
-
-
-@dataclass(frozen=True)
-class Subscription:
-    index: int
-    project: str
-    key: str
-    where: str
-    selection: str
-
-    @property
-    def statuses(self) -> frozenset[str] | None:
-        return WHERES[self.where][1]
-
-
-def keys_per_project(subscriptions: int, projects: int, per_key: int = 100) -> int:
-    """Keys each project needs so that no key holds more than `per_key` subscriptions (the server's
-    MAX_SUBSCRIPTIONS_PER_KEY is per process; a key under it overall is under it on every worker)."""
-    return max(1, math.ceil(subscriptions / projects / per_key))
-
-
-def arrange(count: int, projects: Sequence[str], keys: dict[str, list[str]]) -> list[Subscription]:
-    """`count` subscriptions, round-robin over the projects; within a project, round-robin over the six
-    (where, selection) variants and over its keys."""
-    out = []
-    for index in range(count):
-        project = projects[index % len(projects)]
-        turn = index // len(projects)
-        where, selection = VARIANTS[turn % len(VARIANTS)]
-        key = keys[project][turn % len(keys[project])]
-        out.append(Subscription(index, project, key, where, selection))
-    return out
 
 
 @dataclass
@@ -145,15 +91,15 @@ async def _run(endpoint: Endpoint, stream: _Stream, on_log: Any) -> None:
     record every log until the socket closes or the stream ends."""
     for attempt in range(CONNECT_TRIES):
         try:
-            stream.socket = await _open(endpoint, stream)
+            socket = stream.socket = await _open(endpoint, stream)
             break
         except (OSError, TimeoutError, RuntimeError, ConnectionClosed) as exc:
-            stream.failed = f"{type(exc).__name__}: {exc}"[:200]
+            if attempt + 1 == CONNECT_TRIES:
+                stream.failed = f"{type(exc).__name__}: {exc}"[:200]
+                return
             await asyncio.sleep(0.5 * 2**attempt)
     else:
         return
-    stream.failed = None
-    socket = stream.socket
     try:
         async for raw in socket:
             received = time.time()
@@ -218,11 +164,9 @@ class _Clients:
         self.endpoint, self.connect_rate = endpoint, connect_rate
         self.streams = [_Stream(s) for s in subscriptions]
         self.by_index = {stream.subscription.index: stream for stream in self.streams}
-        self.delivered = 0
         self.waiting: set[int] = set()  # streams with a log still missing, once expected
 
     def on_log(self, stream: _Stream, change: tuple[str, str]) -> None:
-        self.delivered += 1
         if stream.missing and change in stream.missing:
             stream.missing.discard(change)
             if not stream.missing:

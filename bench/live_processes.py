@@ -10,7 +10,8 @@ import queue
 import time
 from typing import Any
 
-from bench.live_clients import Channel, Endpoint, Subscription, serve_clients
+from bench.live_clients import Channel, serve_clients
+from bench.live_subscriptions import Endpoint, Subscription
 from bench.live_writer import WriterPlan, write
 
 
