@@ -154,6 +154,21 @@ def test_streams_with_the_same_document_share_one_read_per_change(
         assert _batch_reads(sql_statements) == 2, sql_statements.statements
 
 
+def test_streams_that_share_a_read_each_get_their_own_documents_shape(
+    client: TestClient, factory: Factory, project: str, key: str
+) -> None:
+    # The same read (fields, where, batch size), rendered once per document and variables.
+    aliased = STREAM.replace("logs { id status", "logs { logId: id state: status")
+    with connect(client, key) as plain, connect(client, key) as renamed:
+        start(plain)
+        renamed.subscribe("1", aliased, {})
+        assert renamed.next_data("1")["whatsAppLogStream"]["logs"] == []
+        written = factory.log(project, status="Read")
+        assert plain.logs("1", 1)[0] == [{"id": written, "status": "Read", "incident": None}]
+        batch = renamed.next_data("1")["whatsAppLogStream"]
+        assert batch["logs"] == [{"logId": written, "state": "Read", "incident": None}]
+
+
 def test_a_cursor_works_only_with_its_own_where_and_project(
     client: TestClient, factory: Factory, project: str, key: str
 ) -> None:

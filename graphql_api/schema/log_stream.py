@@ -16,8 +16,8 @@ import asyncio
 import functools
 import time
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 import strawberry
 
@@ -46,6 +46,8 @@ class WhatsAppLogBatch:
         description="The logs that match `where` now, at most `batchSize`; none in a stream's first "
         "message when it starts now."
     )
+    # The streams that share this batch's read share its results too (PlainFieldsExecutor).
+    rendered: strawberry.Private[dict[Any, Any] | None] = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class _Read:
 
     batch: FeedBatch
     loaders: Loaders
+    rendered: dict[Any, Any] = field(default_factory=dict)  # by operation and variables
 
 
 async def _read(
@@ -137,6 +140,7 @@ class Subscription:
                         yield WhatsAppLogBatch(
                             cursor=spec.cursor(secret, principal.project_id, position),
                             logs=batch.rows,  # type: ignore[arg-type]
+                            rendered=read.rendered,
                         )
                     first = False
                     if len(batch.rows) == spec.batch_size:

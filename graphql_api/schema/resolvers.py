@@ -103,6 +103,23 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
     def _regular(self, *args: Any) -> Any:
         return super().execute_fields(*args)
 
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        """A subscription event that streams share (a `rendered` dict on the event: whatsAppLogStream's
+        shared reads) is executed once per document and variables: the streams reading the same
+        batch with the same operation get the same result, which each sends."""
+        rendered: dict[Any, Any] | None = getattr(self.root_value, "rendered", None)
+        location = self.operation.loc
+        if rendered is None or location is None:
+            return super().execute_operation(serially)
+        key = (location.source.body, location.start, repr(self.variable_values))
+        result = rendered.get(key)
+        if result is None:
+            result = super().execute_operation(serially)
+            if self.is_awaitable(result):  # a relation that was not preloaded: not shared
+                return result
+            rendered[key] = result
+        return result
+
     def execute_fields(
         self,
         parent_type: GraphQLObjectType,
