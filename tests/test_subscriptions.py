@@ -7,7 +7,8 @@ import asyncio
 import json
 import threading
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +27,7 @@ from graphql_api.settings import Settings
 from tests.conftest import StatementCounter
 from tests.databases import PostgresServer
 from tests.factories import Factory
-from tests.tcp_proxy import tcp_proxy
+from tests.tcp_proxy import TcpProxy, tcp_proxy
 from tests.ws_client import Closed, Socket, connect
 
 STREAM = """
@@ -339,23 +340,45 @@ async def _pause() -> None:
     await asyncio.sleep(0.5)  # time for the stream to wake on the later commit and find it held back
 
 
-@pytest.mark.backends("postgresql")
-def test_a_lost_database_ends_streams_with_service_unavailable(
-    postgres: PostgresServer, database_url: str, factory: Factory, project: str, key: str
-) -> None:
+@contextmanager
+def behind_a_proxy(postgres: PostgresServer, database_url: str) -> Iterator[tuple[TcpProxy, TestClient]]:
+    """An app whose database is reached through a proxy the test can cut."""
     url = make_url(database_url)
     with tcp_proxy(postgres.host, postgres.port) as proxy:
         proxy.start()
         through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
         app = create_app(Settings(database_url=through, auth_cache_seconds=0, connect_timeout=1))
-        with TestClient(app) as client, connect(client, key) as socket:
-            start(socket)
-            factory.log(project)
-            socket.logs("1", 1)
-            proxy.stop()  # the listening connection is cut, and new connections refused
-            message = socket.message("1", seconds=10)
-            assert message["payload"]["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE", message
-            assert socket.message("1")["type"] == "complete"
+        with TestClient(app) as client:
+            yield proxy, client
+
+
+@pytest.mark.backends("postgresql")
+def test_a_stream_pauses_while_the_database_is_briefly_away_and_misses_nothing(
+    postgres: PostgresServer, database_url: str, factory: Factory, project: str, key: str
+) -> None:
+    with behind_a_proxy(postgres, database_url) as (proxy, client), connect(client, key) as socket:
+        start(socket)
+        proxy.stop()  # the listening connection is cut, and new connections refused
+        written = factory.logs(project, 2)  # written directly, while the server cannot read
+        time.sleep(1.5)  # the stream's reads fail meanwhile, and are tried again
+        proxy.start()
+        logs, _ = socket.logs("1", 2)
+        assert sorted(ids(logs)) == sorted(written)
+
+
+@pytest.mark.backends("postgresql")
+def test_a_lost_database_ends_streams_with_service_unavailable(
+    postgres: PostgresServer, database_url: str, factory: Factory, project: str, key: str
+) -> None:
+    with behind_a_proxy(postgres, database_url) as (proxy, client), connect(client, key) as socket:
+        start(socket)
+        factory.log(project)
+        socket.logs("1", 1)
+        proxy.stop()
+        # Tried again after 0.5 + 1 + 2 + 4 s (and up to connect_timeout each), then ended.
+        message = socket.message("1", seconds=30)
+        assert message["payload"]["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE", message
+        assert socket.message("1")["type"] == "complete"
 
 
 def test_the_socket_serves_subscriptions_only(client: TestClient, key: str) -> None:

@@ -6,8 +6,10 @@ its project's logs change), sends its first message at once (the logs after `aft
 starts now: the client holds a cursor from the start), then a message per batch of changes. Each read
 is a request of its own for the limits: the work budget and REQUEST_TIMEOUT_SECONDS. The key is checked
 again at least every AUTH_CACHE_SECONDS (every second when that is 0): a revoked key's streams end with
-UNAUTHENTICATED. A database failure ends the stream with SERVICE_UNAVAILABLE; the client subscribes
-again with its last cursor and misses nothing.
+UNAUTHENTICATED. A read that fails for want of time, a pooled connection or the database is tried
+again after pauses of 0.5, 1, 2 and 4 s (RETRY_AFTER) from the same place; when the last try fails
+too, the stream ends with that error (SERVICE_UNAVAILABLE for a lost database) and the client
+subscribes again with its last cursor, missing nothing.
 """
 
 from __future__ import annotations
@@ -15,15 +17,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 
 from graphql_api.data import feed_queries, work_budget
 from graphql_api.data.feed_queries import FeedBatch, FeedPosition
-from graphql_api.errors import Timeout
+from graphql_api.errors import ServiceUnavailable, Timeout, WorkLimitExceeded
 from graphql_api.schema import roots
 from graphql_api.schema.context import Context
 from graphql_api.schema.inputs import Where
@@ -85,6 +87,24 @@ async def _read(
     return _Read(batch, loaders)
 
 
+T = TypeVar("T")
+
+# Seconds before reading again after a read failed for want of time, a connection or the database.
+RETRY_AFTER = (0.5, 1.0, 2.0, 4.0)
+
+
+async def _riding_out(read: Callable[[], Awaitable[T]]) -> T:
+    """`read()`, again after each pause of RETRY_AFTER while it fails with TIMEOUT, SERVICE_UNAVAILABLE or
+    the work budget (a saturated server, a pool with nothing to give, a database restarting): the stream
+    pauses where it is, so nothing is lost, and ends with the error only when the last try fails."""
+    for pause in RETRY_AFTER:
+        try:
+            return await read()
+        except (Timeout, ServiceUnavailable, WorkLimitExceeded):
+            await asyncio.sleep(pause)
+    return await read()
+
+
 @strawberry.type(description="Live WhatsApp logs of the API key's project, as they are written.")
 class Subscription:
     @strawberry.subscription(
@@ -126,13 +146,17 @@ class Subscription:
             first = woken = True
             while not waiter.closed:
                 if time.monotonic() - checked >= recheck_every:
-                    await services.recheck(context.api_key())  # UNAUTHENTICATED once revoked
+                    # UNAUTHENTICATED once revoked
+                    await _riding_out(functools.partial(services.recheck, context.api_key()))
                     checked = time.monotonic()
                 if woken:
-                    read = await services.streams.shared(
-                        principal.project_id,
-                        (*reads, position),
-                        functools.partial(_read, context, spec, position, selection),
+                    read = await _riding_out(
+                        functools.partial(
+                            services.streams.shared,
+                            principal.project_id,
+                            (*reads, position),
+                            functools.partial(_read, context, spec, position, selection),
+                        )
                     )
                     batch, context.loaders = read.batch, read.loaders
                     position = batch.position
