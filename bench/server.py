@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -29,6 +29,7 @@ from graphql_api.settings import Settings
 
 HOST = "127.0.0.1"
 CONNECTIONS = 16
+SERVE = (sys.executable, "-m", "graphql_api", "serve")
 
 
 @dataclass(frozen=True)
@@ -189,17 +190,18 @@ def serving(
     env: dict[str, str] | None = None,
     inherit_settings: bool = True,
     stop_seconds: float = 20,
+    program: Sequence[str] = SERVE,
 ) -> Iterator[Served]:
     """`graphql-api serve` on a free loopback port until the block ends. It runs in a session of its
-    own, so that a worker which ignores SIGINT (or a hung one) is killed with its supervisor."""
+    own, so that a worker which ignores SIGINT (or a hung one) is killed with its supervisor.
+    `program`: another command taking the same `--host`, `--port` and `--workers` (bench/floor_app.py)."""
     port = free_port()
     url = f"http://{HOST}:{port}"
     environ = _server_environment(data, env, inherit_settings)
     metrics = tempfile.mkdtemp(prefix="bench-metrics-")
     if workers > 1 and not environ.get("PROMETHEUS_MULTIPROC_DIR"):
         environ["PROMETHEUS_MULTIPROC_DIR"] = metrics  # removed here even if the server is killed
-    command = [sys.executable, "-m", "graphql_api", "serve", "--host", HOST, "--port", str(port)]
-    command += ["--workers", str(workers)]
+    command = [*program, "--host", HOST, "--port", str(port), "--workers", str(workers)]
     # The server's log goes to a file: a pipe nobody reads would stall it once full.
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed once the server has stopped
     process = subprocess.Popen(

@@ -1,0 +1,50 @@
+"""The floor of `python -m bench --floor` answers the server's bytes: same statement, same wrapping."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+
+from bench import queries as q
+from bench.data import Dataset, plan_for, prepare
+from bench.floor import fetch, floor_serving, spec_for
+from bench.floor_app import Floor, Spec
+from bench.server import serving
+
+PAGES = {100: q.page(100), 10: q.page(10)}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    return prepare(plan_for(2000, projects=5), cache=tmp_path_factory.mktemp("bench-cache"))
+
+
+@pytest.fixture(scope="module")
+def spec(dataset: Dataset) -> Spec:
+    return spec_for(dataset, PAGES)
+
+
+def test_the_floor_answers_the_servers_bytes_for_both_pages(dataset: Dataset, spec: Spec) -> None:
+    headers = {"Content-Type": "application/json", "ApiKey": dataset.keys[dataset.largest_project]}
+    with serving(dataset, workers=1) as server, floor_serving(dataset, spec, workers=1) as floor:
+        for rows, page in zip(PAGES, spec.pages, strict=True):
+            ours = fetch(server.url, page.body, headers)
+            assert ours.startswith(b'{"data":{"whatsAppLogs":[{"id":')
+            assert ours.count(b'"messageText"') == rows
+            assert fetch(floor.url, page.body, headers) == ours
+
+
+def test_a_floor_whose_bytes_differ_from_the_servers_does_not_start(spec: Spec) -> None:
+    wrong = replace(spec.pages[1], suffix=spec.pages[1].suffix + b" ")
+    floor = Floor(replace(spec, pages=[wrong]))
+
+    async def start() -> None:
+        try:
+            await floor.start()
+        finally:
+            await floor.stop()
+
+    with pytest.raises(RuntimeError, match="differs from the server's"):
+        asyncio.run(start())
