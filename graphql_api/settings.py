@@ -129,6 +129,9 @@ class Settings:
     subscription_heartbeat_seconds: float = 15.0
     subscription_send_timeout_seconds: float = 10.0
     change_poll_seconds: float = 0.1
+    # permessage-deflate on WebSockets (serve): ~45 KB of zlib state per socket and ~5% of a busy
+    # worker's CPU, for smaller frames. Off, as in Node's `ws` server.
+    ws_per_message_deflate: bool = False
 
     # Compiled execution: queries the compiler covers run as one SQL statement per root field that
     # builds the JSON in the database; false forces Strawberry's regular execution for everything.

@@ -165,3 +165,14 @@ def test_an_event_stream_client_that_stops_reading_is_cut_off_and_its_subscripti
     while slow.recv(65536):  # what was sent before the server gave up, then the end
         pass
     slow.close()
+
+
+@pytest.mark.parametrize(("setting", "compressed"), [({}, False), ({"WS_PER_MESSAGE_DEFLATE": "true"}, True)])
+def test_websocket_compression_is_off_unless_configured(
+    database_url: str, factory: Factory, setting: dict[str, Any], compressed: bool
+) -> None:
+    key = factory.api_key(factory.project("Live"))
+    with serve(database_url, **setting) as url, subscribed_socket(url, key) as ws:  # the client offers it
+        assert ws.response is not None
+        extensions = ws.response.headers.get("Sec-WebSocket-Extensions") or ""
+        assert ("permessage-deflate" in extensions) is compressed

@@ -66,6 +66,7 @@ def serve(settings: Settings, *, demo: bool) -> int:
         # buffered (uvicorn would take 16 MiB), and at most 4 of them wait to be handled.
         "ws_max_size": settings.max_body_bytes,
         "ws_max_queue": 4,
+        "ws_per_message_deflate": settings.ws_per_message_deflate,
         # No `Server: uvicorn` on every response: it tells an attacker what to try.
         "server_header": False,
         # At a stop, requests in flight are answered: each within its time limit, plus time to send it.
