@@ -12,7 +12,12 @@ async def post_json(
     app: ASGIApp, path: str, body: dict[str, Any], headers: dict[str, str]
 ) -> tuple[int, Any]:
     """POST `body` as JSON to `path`; the status and the decoded response body."""
-    payload = json.dumps(body).encode()
+    status, answer = await post_raw(app, path, json.dumps(body).encode(), headers)
+    return status, json.loads(answer)
+
+
+async def post_raw(app: ASGIApp, path: str, payload: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    """POST `payload` (JSON) to `path`; the status and the response's bytes."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -51,4 +56,4 @@ async def post_json(
             chunks.append(message.get("body", b""))
 
     await app(scope, receive, send)
-    return status, json.loads(b"".join(chunks))
+    return status, b"".join(chunks)

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from starlette.types import ASGIApp, Message
+from starlette.types import ASGIApp
 
+from bench import asgi
 from bench.data import Dataset, plain_dsn
 from bench.floor_app import SPEC_ENV, Floor, Page, Spec, difference
 from bench.load import Load, have_wrk, post_body, run_builtin, run_wrk
@@ -54,45 +55,7 @@ def wrapping(root: str) -> tuple[bytes, bytes]:
 
 async def post_raw(app: ASGIApp, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
     """POST `body` to the app's /graphql in process; the status and the response's bytes."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            *((k.lower().encode(), v.encode()) for k, v in headers.items()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
-    received = False
-    status = 0
-    chunks: list[bytes] = []
-
-    async def receive() -> Message:
-        nonlocal received
-        if received:
-            return {"type": "http.disconnect"}
-        received = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: Message) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    await app(scope, receive, send)
-    return status, b"".join(chunks)
+    return await asgi.post_raw(app, "/graphql", body, headers)
 
 
 def _pool_options(settings: Settings) -> dict[str, Any]:
