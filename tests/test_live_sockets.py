@@ -72,7 +72,8 @@ def test_a_message_is_bounded_by_max_body_bytes_before_it_is_buffered(
             assert closed.value.rcvd is not None
             assert closed.value.rcvd.code == 1009  # Message Too Big
             # Refused by uvicorn from the frame's header, before reading it (the app sees whole messages).
-            assert closed.value.rcvd.reason == f"frame exceeds limit of {LIMIT} bytes"
+            reason = closed.value.rcvd.reason  # the websockets library's words, not the app's
+            assert reason.startswith("frame") and reason.endswith(f"exceeds limit of {LIMIT} bytes"), reason
 
 
 def _small_receive_buffer(url: str) -> socket.socket:
