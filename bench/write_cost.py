@@ -110,6 +110,8 @@ def measure(kind: str, file: Path, rounds: int, *, workdir: Path, admin: str | N
             runs.setdefault(f"{label}_update", []).append(
                 _cli(url, "import", str(file), "--project-id", project)
             )
+            if admin is not None and kind == "postgresql":  # measured: not left behind
+                asyncio.run(_admin(admin, f"DROP DATABASE {make_url(url).database} WITH (FORCE)"))
     result: dict[str, Any] = {}
     for name, values in runs.items():
         result[f"{name}_wall_s"] = statistics.median(wall for wall, _ in values)
