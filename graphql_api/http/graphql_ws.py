@@ -49,19 +49,19 @@ def _settings(view: Any) -> Settings:
 class WebSocketAdapter(ASGIWebSocketAdapter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._given_up = asyncio.Event()  # the client stopped reading: the connection ends
+        # Done when the client stopped reading: the connection ends.
+        self._given_up: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def _receive_text(self) -> str | None:
         """The client's next message, or None once the server has given up on the client."""
         receiving = asyncio.ensure_future(self.ws.receive_text())
-        giving_up = asyncio.ensure_future(self._given_up.wait())
         try:
-            await asyncio.wait({receiving, giving_up}, return_when=asyncio.FIRST_COMPLETED)
+            either: set[asyncio.Future[Any]] = {receiving, self._given_up}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            giving_up.cancel()
             if not receiving.done():
                 receiving.cancel()
-        return None if self._given_up.is_set() else receiving.result()
+        return None if self._given_up.done() else receiving.result()
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
         limit = _settings(self.view).max_body_bytes
@@ -100,7 +100,8 @@ class WebSocketAdapter(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from exc
         except TimeoutError:
             logger.warning("closing a WebSocket whose client read nothing for %ss", seconds)
-            self._given_up.set()
+            if not self._given_up.done():
+                self._given_up.set_result(None)
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1):
                     await self.close(TRY_AGAIN_LATER, "The client did not read its messages.")
