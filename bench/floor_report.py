@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import report
+
 # The last line's figures (`pg_` for PostgreSQL; `-` when not measured).
 SUMMARY = [
     "of_floor_page100",
@@ -17,16 +19,8 @@ SUMMARY = [
 ]
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.2f}" if value < 100 else f"{value:.0f}"
-    return str(value)
-
-
 def summary_line(figures: dict[str, Any]) -> str:
-    return " ".join(f"{name}={_fmt(figures.get(name))}" for name in SUMMARY)
+    return report.summary_line(figures, SUMMARY)
 
 
 def _backend_lines(name: str, section: dict[str, Any]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bench.data import POSTGRESQL_ENV
@@ -55,8 +56,9 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def summary_line(figures: dict[str, Any]) -> str:
-    return " ".join(f"{name}={_fmt(figures.get(name))}" for name in SUMMARY)
+def summary_line(figures: dict[str, Any], names: Sequence[str] = SUMMARY) -> str:
+    """The last line of a run: `name=value` for each of `names` (`-` for a figure not measured)."""
+    return " ".join(f"{name}={_fmt(figures.get(name))}" for name in names)
 
 
 def met(figures: dict[str, Any]) -> list[dict[str, Any]]:
