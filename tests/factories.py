@@ -131,6 +131,10 @@ class Factory:
         self._insert(table, [row])
         return record_id
 
+    def log_row(self, project_id: str, **fields: Any) -> dict[str, Any]:
+        """A log's row for `project_id`, not written: for tests that write it in transactions of their own."""
+        return self._log_row(project_id, fields)
+
     def _log_row(self, project_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         # The writer ignores keys that are no column: a misspelt one would leave its field unset unseen.
         unknown = set(fields) - LOG_COLUMNS

@@ -25,10 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
-from graphql_api.data.migrate import upgrade
+from tests.databases import migrate
 
 # Each pg_ctl call is bounded: a cluster that does not start or stop in this time fails the test.
 PG_CTL_SECONDS = 30
@@ -45,14 +43,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-async def migrate(url: str) -> None:
-    engine = create_async_engine(url, poolclass=NullPool)
-    try:
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
 
 
 def bindir() -> Path | None:

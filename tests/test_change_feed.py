@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import insert, update
@@ -16,23 +16,11 @@ from sqlalchemy.pool import NullPool
 from graphql_api.data import feed_queries
 from graphql_api.data.feed_queries import FeedPosition
 from graphql_api.data.fields import LOG
-from graphql_api.data.models import new_id
 from graphql_api.data.queries import LogScope
 from tests.factories import Factory
 
 T = TypeVar("T")
 NOW = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
-
-
-def _log(project_id: str, status: str = "Sent") -> dict[str, Any]:
-    return {
-        "id": new_id(),
-        "project_id": project_id,
-        "created_at": NOW,
-        "updated_at": NOW,
-        "to_number": "+15550100",
-        "status": status,
-    }
 
 
 def run(url: str, work: Callable[[Callable[[], Awaitable[AsyncConnection]]], Awaitable[T]]) -> T:
@@ -106,8 +94,9 @@ def test_a_transaction_that_began_first_and_commits_last_is_not_skipped(
         start = FeedPosition(await feed_queries.feed_bound(conn))
         await conn.rollback()
         reader = Reader(conn, LogScope(project), start, limit)
-        early, late = _log(project), _log(project)
-        await first.execute(insert(LOG).values(_log(elsewhere)))  # begins first: the lower transaction id
+        early, late = factory.log_row(project), factory.log_row(project)
+        # Begins first: the lower transaction id.
+        await first.execute(insert(LOG).values(factory.log_row(elsewhere)))
         await second.execute(insert(LOG).values(late))
         await second.commit()  # ...but commits first
 
@@ -133,10 +122,10 @@ def test_many_interleaved_writers_are_each_read_once(database_url: str, factory:
         await conn.rollback()
         writers = [await connect() for _ in own]
         for writer, own_project in zip(writers, own, strict=True):  # all begun, in this order
-            await writer.execute(insert(LOG).values(_log(own_project)))
+            await writer.execute(insert(LOG).values(factory.log_row(own_project)))
         written: list[str] = []
         for i in (4, 1, 5, 0, 3, 2):  # committed out of order, with reads in between
-            rows = [_log(project) for _ in range(2)]
+            rows = [factory.log_row(project) for _ in range(2)]
             written += [row["id"] for row in rows]
             await writers[i].execute(insert(LOG).values(rows))
             await writers[i].commit()
@@ -157,7 +146,7 @@ def test_changes_come_again_and_deleted_or_foreign_logs_never(database_url: str,
         writer, conn = await connect(), await connect()
         reader = Reader(conn, LogScope(project), FeedPosition(await feed_queries.feed_bound(conn)))
         await conn.rollback()
-        mine, deleted, foreign = _log(project), _log(project), _log(other)
+        mine, deleted, foreign = factory.log_row(project), factory.log_row(project), factory.log_row(other)
         await writer.execute(insert(LOG).values([mine, deleted, foreign]))
         await writer.commit()
         assert sorted(await reader.read_until(2)) == sorted([mine["id"], deleted["id"]])
@@ -179,7 +168,7 @@ def test_an_uncommitted_write_is_read_once_committed(database_url: str, factory:
         writer, conn = await connect(), await connect()
         reader = Reader(conn, LogScope(project), FeedPosition(await feed_queries.feed_bound(conn)))
         await conn.rollback()
-        row = _log(project)
+        row = factory.log_row(project)
         await writer.execute(insert(LOG).values(row))
         assert await reader.read() == []
         await writer.commit()

@@ -21,7 +21,6 @@ from starlette.testclient import TestClient
 
 from graphql_api.data import writes
 from graphql_api.data.fields import LOG
-from graphql_api.data.models import new_id
 from graphql_api.http.app import create_app
 from graphql_api.settings import Settings
 from tests.conftest import StatementCounter
@@ -303,23 +302,14 @@ def test_a_transaction_that_commits_after_a_later_one_is_streamed_first(
 ) -> None:
     elsewhere = factory.project("Elsewhere")
 
-    def row(project_id: str) -> dict[str, Any]:
-        return {
-            "id": new_id(),
-            "project_id": project_id,
-            "created_at": NOW,
-            "updated_at": NOW,
-            "to_number": "+15550100",
-            "status": "Sent",
-        }
-
-    early, late = row(project), row(project)
+    early, late = factory.log_row(project), factory.log_row(project)
 
     async def out_of_order() -> None:
         engine = create_async_engine(database_url, poolclass=NullPool)
         try:
             async with engine.connect() as first, engine.connect() as second:
-                await first.execute(insert(LOG).values(row(elsewhere)))  # the lower transaction id
+                # The lower transaction id.
+                await first.execute(insert(LOG).values(factory.log_row(elsewhere)))
                 await second.execute(insert(LOG).values(late))
                 await second.commit()
                 await _pause()
