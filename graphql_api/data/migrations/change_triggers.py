@@ -24,25 +24,23 @@ CHANNEL = "whatsapp_log_change"
 # More projects than this in one statement: the payload says `*`, and every listener wakes everyone.
 NOTIFY_MAX_PROJECTS = 20
 
+# Both SQLite triggers: the clock moves on, and the row takes its new value.
+_SQLITE_STAMP_BODY = """
+    BEGIN
+        INSERT INTO whatsapp_log_change_clock (id, position) VALUES (1, 1)
+        ON CONFLICT (id) DO UPDATE SET position = position + 1;
+        UPDATE whatsapp_log SET change_position = (SELECT position FROM whatsapp_log_change_clock)
+        WHERE id = NEW.id;
+    END"""
+
 _SQLITE_STAMP = Triggers(
     function=(),
     triggers=(
-        """CREATE TRIGGER whatsapp_log_change_insert AFTER INSERT ON whatsapp_log
-    BEGIN
-        INSERT INTO whatsapp_log_change_clock (id, position) VALUES (1, 1)
-        ON CONFLICT (id) DO UPDATE SET position = position + 1;
-        UPDATE whatsapp_log SET change_position = (SELECT position FROM whatsapp_log_change_clock)
-        WHERE id = NEW.id;
-    END""",
+        "CREATE TRIGGER whatsapp_log_change_insert AFTER INSERT ON whatsapp_log" + _SQLITE_STAMP_BODY,
         # Not for its own stamp (which changes change_position): a writer's update always moves it.
         """CREATE TRIGGER whatsapp_log_change_update AFTER UPDATE ON whatsapp_log
-    WHEN NEW.change_position IS OLD.change_position
-    BEGIN
-        INSERT INTO whatsapp_log_change_clock (id, position) VALUES (1, 1)
-        ON CONFLICT (id) DO UPDATE SET position = position + 1;
-        UPDATE whatsapp_log SET change_position = (SELECT position FROM whatsapp_log_change_clock)
-        WHERE id = NEW.id;
-    END""",
+    WHEN NEW.change_position IS OLD.change_position"""
+        + _SQLITE_STAMP_BODY,
     ),
     drop=("DROP TRIGGER whatsapp_log_change_insert", "DROP TRIGGER whatsapp_log_change_update"),
 )
