@@ -34,7 +34,14 @@ from sqlalchemy.engine import make_url
 
 from bench import attack_report, attack_sockets
 from bench.attack_documents import BATCH_PROBE, GRAPHQL, SOCKET, Attack, attacks, baseline
-from bench.data import CACHE, POSTGRESQL_ENV, Dataset, plain_dsn, plan_for, prepare, prepare_postgresql
+from bench.data import (
+    Dataset,
+    dataset_arguments,
+    plain_dsn,
+    plan_for,
+    prepare,
+    prepare_postgresql,
+)
 from bench.healthz import HealthWatch, p99
 from bench.server import HOST, Served, cpu_seconds, serving, workers
 
@@ -357,15 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-minutes", type=float, default=30.0, help="attacks not started by then are skipped (30)"
     )
-    parser.add_argument("--rebuild", action="store_true", help="build the databases again even if cached")
-    parser.add_argument("--cache", type=Path, default=CACHE, help="where built databases are kept")
-    parser.add_argument(
-        "--postgresql",
-        metavar="URL",
-        default=os.environ.get(POSTGRESQL_ENV) or None,
-        help=f"also attack a server on this PostgreSQL server's bench database (default ${POSTGRESQL_ENV})",
-    )
-    parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    dataset_arguments(parser, postgresql="also attack a server on this PostgreSQL server's bench database")
     return parser
 
 

@@ -11,12 +11,17 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
 from bench import queries as q
 from bench import report
-from bench.data import CACHE, POSTGRESQL_ENV, Dataset, plan_for, prepare, prepare_postgresql
+from bench.data import (
+    Dataset,
+    dataset_arguments,
+    plan_for,
+    prepare,
+    prepare_postgresql,
+)
 from bench.inprocess import CodePath, Figures, run
 from bench.load import have_wrk
 from bench.server import as_dict, run_server
@@ -56,16 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", default="1,2", help="server sizes to load, comma-separated (default 1,2)"
     )
     parser.add_argument("--no-server", action="store_true", help="in-process measurements only")
-    parser.add_argument("--rebuild", action="store_true", help="build the databases again even if cached")
-    parser.add_argument("--cache", type=Path, default=CACHE, help="where built databases are kept")
-    parser.add_argument(
-        "--postgresql",
-        metavar="URL",
-        default=os.environ.get(POSTGRESQL_ENV) or None,
-        help=f"also measure on this PostgreSQL server: an administrative database there, as "
-        f"postgresql+asyncpg://user@host:5432/postgres (default ${POSTGRESQL_ENV})",
+    dataset_arguments(
+        parser,
+        postgresql="also measure on this PostgreSQL server: an administrative database there, as "
+        "postgresql+asyncpg://user@host:5432/postgres",
     )
-    parser.add_argument("--json", type=Path, help="also write every figure to this file")
     return parser
 
 

@@ -7,10 +7,12 @@ index added by a later migration is there without rebuilding a million rows.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import hashlib
 import json
 import logging
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -226,3 +228,17 @@ def prepare_postgresql(plan: Plan, admin_url: str, *, rebuild: bool = False) -> 
         asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         asyncio.run(_rename(admin_url, partial, name))
     return asyncio.run(_open(url, built))
+
+
+def dataset_arguments(parser: argparse.ArgumentParser, *, postgresql: str) -> None:
+    """The options every benchmark over these databases takes: --rebuild, --cache, --postgresql (whose
+    help says what the run does with it) and --json."""
+    parser.add_argument("--rebuild", action="store_true", help="build the databases again even if cached")
+    parser.add_argument("--cache", type=Path, default=CACHE, help="where built databases are kept")
+    parser.add_argument(
+        "--postgresql",
+        metavar="URL",
+        default=os.environ.get(POSTGRESQL_ENV) or None,
+        help=f"{postgresql} (default ${POSTGRESQL_ENV})",
+    )
+    parser.add_argument("--json", type=Path, help="also write every figure to this file")

@@ -15,12 +15,17 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from bench import floor, floor_report
 from bench import queries as q
-from bench.data import CACHE, POSTGRESQL_ENV, Dataset, plan_for, prepare, prepare_postgresql
+from bench.data import (
+    Dataset,
+    dataset_arguments,
+    plan_for,
+    prepare,
+    prepare_postgresql,
+)
 from bench.load import have_wrk
 
 logger = logging.getLogger("bench")
@@ -36,16 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="2 rounds of 2 s (with --logs 20000: ~2 min)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3, quick 2)")
     parser.add_argument("--seconds", type=float, help="load per run (default 10, quick 2)")
-    parser.add_argument("--profile", action="store_true", help="also profile one worker (py-spy)")
-    parser.add_argument("--rebuild", action="store_true", help="build the databases again even if cached")
-    parser.add_argument("--cache", type=Path, default=CACHE, help="where built databases are kept")
-    parser.add_argument(
-        "--postgresql",
-        metavar="URL",
-        default=os.environ.get(POSTGRESQL_ENV) or None,
-        help=f"also measure on this PostgreSQL server (default ${POSTGRESQL_ENV})",
-    )
-    parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument("--profile", action="store_true", help="also profile one worker (bench/profile.py)")
+    dataset_arguments(parser, postgresql="also measure on this PostgreSQL server")
     return parser
 
 
