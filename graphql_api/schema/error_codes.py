@@ -94,6 +94,13 @@ class ErrorCodes(MaskErrors):
     def __init__(self) -> None:
         super().__init__(should_mask_error=lambda e: error_code(e) is None, error_message=UNEXPECTED_MESSAGE)
 
+    def _process_result(self, result: object) -> None:
+        # Strawberry's checks the result against a runtime Protocol first, which costs a live stream
+        # more than the rest of this hook for each message (nearly always without errors).
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         request_id = _request_id(self.execution_context.context)
         return [with_code(error, request_id) for error in errors]
