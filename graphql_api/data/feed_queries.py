@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Select, func, literal_column, select
+from sqlalchemy import BigInteger, ColumnElement, Select, bindparam, func, literal_column, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from graphql_api.data import models
@@ -39,13 +39,21 @@ class FeedPosition:
     position: int
     last_id: str | None = None
 
-    def after(self) -> ColumnElement[bool]:
-        """The logs that come after this place in the feed."""
+    def parameters(self) -> dict[str, Any]:
+        """The values of `_after`'s parameters for this place."""
         if self.last_id is None:
-            return change_position > self.position
-        return (change_position > self.position) | (
-            (change_position == self.position) & (LOG.c.id > self.last_id)
-        )
+            return {"after_position": self.position}
+        return {"after_position": self.position, "after_id": self.last_id}
+
+
+def _after(*, within_position: bool) -> ColumnElement[bool]:
+    """The logs that come after a place in the feed (FeedPosition.parameters): after its position, or,
+    `within_position`, also those at its position with a greater id."""
+    position = bindparam("after_position", type_=BigInteger())
+    if not within_position:
+        return change_position > position
+    last_id = bindparam("after_id", type_=LOG.c.id.type)
+    return (change_position > position) | ((change_position == position) & (LOG.c.id > last_id))
 
 
 @dataclass(frozen=True)
@@ -73,34 +81,107 @@ def _columns(fields: Iterable[str]) -> list[Any]:
 
 
 def select_batch(
-    *, scope: LogScope, after: FeedPosition, bound: int, limit: int, fields: Iterable[str]
+    *, scope: LogScope, within_position: bool, limit: int, fields: Iterable[str], dialect: str
 ) -> Select[Any]:
-    """The scope's next `limit` logs in feed order after `after`, none past `bound`."""
-    return (
+    """The scope's next `limit` logs in feed order after a place (`_after`'s parameters), none past the
+    bound, each row with the bound (`feed_bound`); one row with the bound and nothing else when there
+    are none.
+
+    The bound and the logs come from one statement, so from one snapshot: every change up to the bound
+    was committed before the statement began (PostgreSQL's snapshot xmin; SQLite's clock, which its
+    writers advance in their own transactions), so the batch holds all of them that still match.
+    """
+    bound = select_bound(dialect).scalar_subquery()
+    page = (
         select(*_columns(fields))
-        .where(*scope.conditions(), after.after(), change_position <= bound)
+        .where(*scope.conditions(), _after(within_position=within_position), change_position <= bound)
         .order_by(change_position, LOG.c.id)
         .limit(limit)
+        .subquery("page")
     )
+    bounds = select(bound.label("feed_bound")).subquery("bounds")
+    return (
+        select(bounds.c.feed_bound, *page.c)
+        .select_from(bounds.outerjoin(page, true()))
+        .order_by(page.c.change_position, page.c.id)
+    )
+
+
+class BatchReader:
+    """The batches of one stream (its scope, batch size and fields), read with statements built once
+    and then only given the place: a stream reads for hours, and building the statement cost more than
+    running it."""
+
+    def __init__(self, *, scope: LogScope, limit: int, fields: Iterable[str], dialect: str) -> None:
+        self.scope, self.limit, self.fields, self.dialect = scope, limit, tuple(fields), dialect
+        self._statements: dict[bool, Select[Any]] = {}
+
+    def _statement(self, within_position: bool) -> Select[Any]:
+        statement = self._statements.get(within_position)
+        if statement is None:
+            statement = select_batch(
+                scope=self.scope,
+                within_position=within_position,
+                limit=self.limit,
+                fields=self.fields,
+                dialect=self.dialect,
+            )
+            self._statements[within_position] = statement
+        return statement
+
+    async def read(self, conn: AsyncConnection, after: FeedPosition) -> FeedBatch:
+        """The next logs of the feed after `after` and the place after them, in one statement.
+
+        A full batch ends at its last log; a short one read everything up to the bound, which becomes
+        the place, so that logs that do not match are not read again. A log changed again after the
+        bound has moved past it and comes in a later batch.
+        """
+        statement = self._statement(within_position=after.last_id is not None)
+        found = records(await conn.execute(statement, after.parameters()))
+        bound = int(found[0].feed_bound)
+        rows = [row for row in found if row.id is not None]
+        if len(rows) == self.limit:
+            last = rows[-1]
+            return FeedBatch(rows, FeedPosition(int(last.change_position), str(last.id)))
+        if bound > after.position or (bound == after.position and after.last_id is not None):
+            return FeedBatch(rows, FeedPosition(bound))
+        return FeedBatch(rows, after)
 
 
 async def read_batch(
     conn: AsyncConnection, *, scope: LogScope, after: FeedPosition, limit: int, fields: Iterable[str]
 ) -> FeedBatch:
-    """The next logs of the feed and the place after them.
+    """One batch (BatchReader.read) for a reader that reads once."""
+    reader = BatchReader(scope=scope, limit=limit, fields=fields, dialect=conn.dialect.name)
+    return await reader.read(conn, after)
 
-    The bound is read first, in a statement of its own: every change up to it was committed before that
-    statement, so the batch (read a moment later) holds all of them that still match; a log changed again
-    in between has moved past the bound and comes in a later batch. A full batch ends at its last log; a
-    short one read everything up to the bound, which becomes the place, so that logs that do not match
-    are not read again.
-    """
-    bound = await feed_bound(conn)
-    stmt = select_batch(scope=scope, after=after, bound=bound, limit=limit, fields=fields)
-    rows = records(await conn.execute(stmt))
-    if len(rows) == limit:
-        last = rows[-1]
-        return FeedBatch(rows, FeedPosition(int(last.change_position), str(last.id)))
-    if bound > after.position or (bound == after.position and after.last_id is not None):
-        return FeedBatch(rows, FeedPosition(bound))
-    return FeedBatch(rows, after)
+
+PROJECT = models.Project.__table__
+
+
+def select_changed_projects(projects: Sequence[str], *, after: int, bound: int) -> Select[Any]:
+    """Which of `projects` have a live log whose latest change lies in (after, bound]: one index seek
+    each, stopping at the first such log."""
+    changed = (
+        select(LOG.c.id)
+        .where(
+            LOG.c.project_id == PROJECT.c.id,
+            LOG.c.deleted_at.is_(None),
+            change_position > after,
+            change_position <= bound,
+        )
+        .exists()
+    )
+    return select(PROJECT.c.id).where(PROJECT.c.id.in_(projects), changed)
+
+
+async def changed_projects(
+    conn: AsyncConnection, projects: Sequence[str], *, after: int, bound: int
+) -> set[str]:
+    """select_changed_projects, a few hundred projects per statement."""
+    changed: set[str] = set()
+    for start in range(0, len(projects), 500):
+        chunk = projects[start : start + 500]
+        result = await conn.execute(select_changed_projects(chunk, after=after, bound=bound))
+        changed.update(str(project_id) for project_id in result.scalars())
+    return changed

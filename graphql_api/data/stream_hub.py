@@ -7,8 +7,8 @@ watcher that wakes them when logs change (docs/subscriptions.md).
   stream never wakes to find its logs still held back by an older transaction; until then the watcher
   looks again every few tens of milliseconds. After a lost connection it connects again (backing off)
   and wakes every stream, which then reads what it missed, or meets the outage itself.
-- SQLite: `PRAGMA data_version` on a connection of its own every CHANGE_POLL_SECONDS (it changes when
-  another connection commits); a change wakes every stream.
+- SQLite: the feed's clock, on a connection of its own, every CHANGE_POLL_SECONDS; when it moved, one
+  statement finds which of the projects with streams have logs changed since, and those are woken.
 
 The watcher starts with the first stream and stops when the process does (`close`); a process that
 serves no stream holds no connection for them.
@@ -24,18 +24,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from graphql_api.data import feed_queries
-from graphql_api.data.database import Database, request_connect_args
+from graphql_api.data.database import Database, create_engine, request_connect_args
 from graphql_api.data.migrations.change_triggers import CHANNEL
 from graphql_api.errors import RateLimited
 from graphql_api.settings import Settings
@@ -80,6 +78,9 @@ class StreamHub:
         self._per_key: Counter[str] = Counter()
         self._open = 0
         self._watcher: asyncio.Task[None] | None = None
+        # Set once the watcher has looked for the first time (or failed to): from then on no change can
+        # pass unseen, so a stream reads where it starts only after it.
+        self._watching = asyncio.Event()
         self._closed = False
         self._reads: dict[Hashable, asyncio.Future[Any]] = {}  # `shared` reads under way
         self._woken: Counter[str | None] = Counter()  # wakes so far, by project (None: all projects)
@@ -99,6 +100,10 @@ class StreamHub:
         self._waiters.setdefault(project_id, set()).add(waiter)
         try:
             self._start()
+            if not self._watching.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.settings.connect_timeout + 1):
+                        await self._watching.wait()
             yield waiter
         finally:
             self._per_key[key_id] -= 1
@@ -192,6 +197,7 @@ class StreamHub:
                     "change listener lost its connection: %s", str(exc).splitlines()[0] or repr(exc)
                 )
                 self.wake()  # each stream reads, and meets the outage (or what it missed) itself
+                self._watching.set()
             await asyncio.sleep(delay)
             delay = min(delay * 2, _RECONNECT[1])
 
@@ -214,7 +220,9 @@ class StreamHub:
                 assert raw is not None
                 raw.add_termination_listener(lambda _conn: lost.set())
                 await raw.add_listener(CHANNEL, on_notify)
-                self.wake()  # whatever committed while nobody listened
+                if self._watching.is_set():
+                    self.wake()  # whatever committed while nobody listened
+                self._watching.set()
                 while not lost.is_set():
                     if not pending:
                         waiting = asyncio.ensure_future(notified.wait())
@@ -248,34 +256,38 @@ class StreamHub:
     # --- SQLite ----------------------------------------------------------------------------------
 
     async def _poll_sqlite(self) -> None:
-        path = make_url(self.settings.database_url).database or ""
+        """Every CHANGE_POLL_SECONDS, on a connection of its own: the feed's clock (advanced by every
+        writing transaction that changes a log, see feed_queries); when it moved, the projects with
+        streams whose logs changed since the last look are woken."""
+        engine = create_engine(self.settings.with_(sqlite_pool_size=1), for_requests=True)
         interval = self.settings.change_poll_seconds
-        connection: sqlite3.Connection | None = None
         last: int | None = None
-        while not self._closed:
-            try:
-                if connection is None:
-                    connection = await asyncio.to_thread(_open_sqlite, path)
-                version = await asyncio.to_thread(_data_version, connection)
-                if last is not None and version != last:
+        try:
+            while not self._closed:
+                try:
+                    async with engine.connect() as conn:
+                        bound = await feed_queries.feed_bound(conn)
+                        if last is None:
+                            if self._watching.is_set():  # what changed while the poll was failing
+                                self.wake()
+                        elif bound < last:  # another database file: every stream reads
+                            self.wake()
+                        elif bound > last:
+                            projects = list(self._waiters)
+                            self.wake(
+                                await feed_queries.changed_projects(conn, projects, after=last, bound=bound)
+                            )
+                    last = bound
+                    self._watching.set()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - an unreadable file: the streams find out themselves
+                    logger.warning(
+                        "change poll failed: %s", str(exc).splitlines()[0] if str(exc) else repr(exc)
+                    )
+                    last = None
                     self.wake()
-                last = version
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - an unreadable file: the streams find out themselves
-                logger.warning("change poll failed: %s", exc)
-                if connection is not None:
-                    connection.close()
-                connection, last = None, None
-                self.wake()
-            await asyncio.sleep(interval)
-        if connection is not None:
-            connection.close()
-
-
-def _open_sqlite(path: str) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-
-
-def _data_version(connection: sqlite3.Connection) -> int:
-    return int(connection.execute("PRAGMA data_version").fetchone()[0])
+                    self._watching.set()
+                await asyncio.sleep(interval)
+        finally:
+            await engine.dispose()

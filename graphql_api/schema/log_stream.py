@@ -58,33 +58,40 @@ class _Read:
 
     batch: FeedBatch
     loaders: Loaders
+    cursor: str  # after the batch (the streams that share a read have the same `where`)
     rendered: dict[Any, Any] = field(default_factory=dict)  # by operation and variables
 
 
 async def _read(
-    context: Context, spec: roots.LogStream, position: FeedPosition | None, selection: LogSelection
+    context: Context,
+    spec: roots.LogStream,
+    reader: feed_queries.BatchReader,
+    position: FeedPosition | None,
+    selection: LogSelection,
 ) -> _Read:
     """The next batch after `position` (None: from now), its relations loaded, as one request would."""
     settings = context.settings
     principal = await context.principal()
-    scope = spec.scope(principal.project_id, settings)
     # New loaders per batch: a connection lives for hours, its records change.
     loaders = Loaders(context.services, context.principal)
     try:
         async with asyncio.timeout(settings.request_timeout_seconds):
             with work_budget.budget(settings.request_work_seconds):
                 async with context.services.database.reader() as conn:
-                    if position is None:
-                        position = FeedPosition(await feed_queries.feed_bound(conn))
-                    batch = await feed_queries.read_batch(
-                        conn, scope=scope, after=position, limit=spec.batch_size, fields=selection.fields
-                    )
-                    await loaders.preload(
-                        conn, project_id=principal.project_id, relations=selection.relations, rows=batch.rows
-                    )
+                    if position is None:  # a stream that starts now: nothing to read before it
+                        batch = FeedBatch([], FeedPosition(await feed_queries.feed_bound(conn)))
+                    else:
+                        batch = await reader.read(conn, position)
+                        await loaders.preload(
+                            conn,
+                            project_id=principal.project_id,
+                            relations=selection.relations,
+                            rows=batch.rows,
+                        )
     except TimeoutError:
         raise Timeout() from None
-    return _Read(batch, loaders)
+    cursor = spec.cursor(context.services.cursor_secret, principal.project_id, batch.position)
+    return _Read(batch, loaders, cursor)
 
 
 T = TypeVar("T")
@@ -135,9 +142,14 @@ class Subscription:
         context = info.context
         services = context.services
         principal = await context.principal()
-        secret = services.cursor_secret
-        position = spec.start(secret, principal.project_id)
+        position = spec.start(services.cursor_secret, principal.project_id)
         selection = log_selection(info, ("logs",))
+        reader = feed_queries.BatchReader(
+            scope=spec.scope(principal.project_id, context.settings),
+            limit=spec.batch_size,
+            fields=selection.fields,
+            dialect=services.database.read_engine.dialect.name,
+        )
         # What a read depends on besides the project and the place: streams that agree share it.
         reads = (repr(spec.where), spec.batch_size, tuple(selection.fields), tuple(selection.relations))
         recheck_every = max(context.settings.auth_cache_seconds, 1.0)
@@ -155,14 +167,14 @@ class Subscription:
                             services.streams.shared,
                             principal.project_id,
                             (*reads, position),
-                            functools.partial(_read, context, spec, position, selection),
+                            functools.partial(_read, context, spec, reader, position, selection),
                         )
                     )
                     batch, context.loaders = read.batch, read.loaders
                     position = batch.position
                     if batch.rows or first:
                         yield WhatsAppLogBatch(
-                            cursor=spec.cursor(secret, principal.project_id, position),
+                            cursor=read.cursor,
                             logs=batch.rows,  # type: ignore[arg-type]
                             rendered=read.rendered,
                         )
