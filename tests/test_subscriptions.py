@@ -154,6 +154,24 @@ def test_streams_with_the_same_document_share_one_read_per_change(
         assert _batch_reads(sql_statements) == 2, sql_statements.statements
 
 
+def test_streams_that_come_to_the_same_place_one_after_another_read_it_once(
+    client: TestClient, factory: Factory, project: str, key: str, sql_statements: StatementCounter
+) -> None:
+    # A saturated worker serves streams in turn: the second comes to the place after the first's read
+    # is done. Nothing changed in between, so the read is the same.
+    with connect(client, key) as socket:
+        cursor = start(socket)
+    written = factory.logs(project, 2)
+    time.sleep(0.3)  # the watcher has seen the writes: no wake comes between the two streams
+    with connect(client, key) as first, connect(client, key) as second:
+        sql_statements.reset()
+        for socket in (first, second):
+            socket.subscribe("1", STREAM, {"after": cursor})
+            batch = socket.next_data("1")["whatsAppLogStream"]
+            assert sorted(ids(batch["logs"])) == sorted(written)
+        assert _batch_reads(sql_statements) == 1, sql_statements.statements
+
+
 def test_streams_that_share_a_read_each_get_their_own_documents_shape(
     client: TestClient, factory: Factory, project: str, key: str
 ) -> None:

@@ -28,6 +28,7 @@ from graphql_api.data.fields import FIELDS, LOG
 from graphql_api.data.queries import LogScope, records
 
 CLOCK = models.WhatsAppLogChangeClock.__table__
+NO_LIMIT = 2**62  # a position past any the feed reaches
 change_position = LOG.c.change_position
 
 
@@ -91,7 +92,11 @@ def select_batch(
     was committed before the statement began (PostgreSQL's snapshot xmin; SQLite's clock, which its
     writers advance in their own transactions), so the batch holds all of them that still match.
     """
-    bound = select_bound(dialect).scalar_subquery()
+    # At most `up_to`: streams woken by one change read to the same place (the watcher's bound), so that
+    # they stay at one place and share their reads; less than the feed's bound is always safe.
+    complete = select_bound(dialect).scalar_subquery()
+    up_to = bindparam("up_to", type_=BigInteger())
+    bound = func.least(complete, up_to) if dialect == "postgresql" else func.min(complete, up_to)
     page = (
         select(*_columns(fields))
         .where(*scope.conditions(), _after(within_position=within_position), change_position <= bound)
@@ -129,15 +134,17 @@ class BatchReader:
             self._statements[within_position] = statement
         return statement
 
-    async def read(self, conn: AsyncConnection, after: FeedPosition) -> FeedBatch:
-        """The next logs of the feed after `after` and the place after them, in one statement.
+    async def read(self, conn: AsyncConnection, after: FeedPosition, up_to: int | None = None) -> FeedBatch:
+        """The next logs of the feed after `after`, none past `up_to` (when given) or the feed's bound,
+        and the place after them, in one statement.
 
         A full batch ends at its last log; a short one read everything up to the bound, which becomes
         the place, so that logs that do not match are not read again. A log changed again after the
         bound has moved past it and comes in a later batch.
         """
         statement = self._statement(within_position=after.last_id is not None)
-        found = records(await conn.execute(statement, after.parameters()))
+        parameters = {**after.parameters(), "up_to": NO_LIMIT if up_to is None else up_to}
+        found = records(await conn.execute(statement, parameters))
         bound = int(found[0].feed_bound)
         rows = [row for row in found if row.id is not None]
         if len(rows) == self.limit:

@@ -42,6 +42,9 @@ logger = logging.getLogger("graphql_api.streams")
 
 _PENDING_POLL = (0.02, 0.5)  # seconds between looks at a held-back bound: first, at most
 _RECONNECT = (0.1, 5.0)  # seconds before connecting again: first, at most
+# How long a shared read that is done serves streams that come to its place (related records it loaded,
+# an incident's title say, change without waking anyone: they are read again at least this often).
+KEEP_READS_SECONDS = 2.0
 
 T = TypeVar("T")
 
@@ -70,6 +73,14 @@ class Waiter:
         return True
 
 
+class _SharedRead:
+    __slots__ = ("future", "finished")
+
+    def __init__(self, future: asyncio.Future[Any]) -> None:
+        self.future = future
+        self.finished: float | None = None  # the loop's time when it ended
+
+
 class StreamHub:
     def __init__(self, settings: Settings, database: Database) -> None:
         self.settings = settings
@@ -81,9 +92,13 @@ class StreamHub:
         # Set once the watcher has looked for the first time (or failed to): from then on no change can
         # pass unseen, so a stream reads where it starts only after it.
         self._watching = asyncio.Event()
+        # The feed's bound as the watcher last read it (None before it has): streams woken together read
+        # up to it (feed_queries.select_batch), so that they come to the same place.
+        self.bound: int | None = None
         self._closed = False
-        self._reads: dict[Hashable, asyncio.Future[Any]] = {}  # `shared` reads under way
-        self._woken: Counter[str | None] = Counter()  # wakes so far, by project (None: all projects)
+        # `shared` reads since each project's streams were last woken: under way, or done (and kept
+        # only when `lasting`), by what they read.
+        self._reads: dict[str, dict[Hashable, _SharedRead]] = {}
 
     @property
     def open_streams(self) -> int:
@@ -115,19 +130,34 @@ class StreamHub:
                 project.discard(waiter)
                 if not project:
                     del self._waiters[project_id]
+                    self._reads.pop(project_id, None)
 
-    async def shared(self, project_id: str, what: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+    async def shared(
+        self, project_id: str, what: Hashable, read: Callable[[], Awaitable[T]], *, lasting: bool = True
+    ) -> T:
         """`read()`'s result, or that of the same read of `project_id`'s logs (`what`) that another stream
-        started since the project's streams were last woken: a read that began before a wake might not
-        see the change behind it, so a stream never joins one. The read runs in a task of its own, so a
-        stream that ends meanwhile does not cancel it for the others; its failure is each one's."""
-        key = (project_id, self._woken[project_id], self._woken[None], what)
-        running = self._reads.get(key)
-        if running is None:
-            running = asyncio.ensure_future(read())
-            self._reads[key] = running
-            running.add_done_callback(lambda _: self._reads.pop(key, None))
-        result: T = await asyncio.shield(running)
+        started since the project's streams were last woken, under way or (`lasting`) done within
+        KEEP_READS_SECONDS: until the next wake nothing it could read has changed, so streams that come
+        to the same place one after another (a saturated worker serves them in turn) still read once.
+        A read that began before a wake might not see the change behind it, so a stream never joins
+        one. The read runs in a task of its own, so a stream that ends meanwhile does not cancel it for
+        the others; its failure is each one's, and is not kept."""
+        reads = self._reads.setdefault(project_id, {})
+        loop = asyncio.get_running_loop()
+        kept = reads.get(what)
+        if kept is None or (kept.finished is not None and loop.time() - kept.finished > KEEP_READS_SECONDS):
+            kept = _SharedRead(asyncio.ensure_future(read()))
+            reads[what] = kept
+            shared = kept
+
+            def done(future: asyncio.Future[Any]) -> None:
+                failed = future.cancelled() or future.exception() is not None
+                if (failed or not lasting) and reads.get(what) is shared:
+                    del reads[what]
+                shared.finished = loop.time()
+
+            kept.future.add_done_callback(done)
+        result: T = await asyncio.shield(kept.future)
         return result
 
     def _admit(self, key_id: str) -> None:
@@ -150,15 +180,15 @@ class StreamHub:
     def wake(self, projects: Iterable[str] | None = None) -> None:
         """Wake the streams of `projects`, or every stream (None)."""
         if projects is None:
-            self._woken[None] += 1
+            self._reads.clear()
             for waiters in self._waiters.values():
                 for waiter in waiters:
                     waiter.wake()
             return
         for project_id in projects:
+            self._reads.pop(project_id, None)
             project = self._waiters.get(project_id)
             if project:
-                self._woken[project_id] += 1
                 for waiter in project:
                     waiter.wake()
 
@@ -244,6 +274,7 @@ class StreamHub:
             async with self.database.reader() as conn:
                 bound = await feed_queries.feed_bound(conn)
             ready = [change for change in pending if change[0] <= bound]
+            self.bound = bound
             if ready:
                 pending[:] = [change for change in pending if change[0] > bound]
                 everyone = any(projects is None for _, projects in ready)
@@ -267,6 +298,7 @@ class StreamHub:
                 try:
                     async with engine.connect() as conn:
                         bound = await feed_queries.feed_bound(conn)
+                        self.bound = bound
                         if last is None:
                             if self._watching.is_set():  # what changed while the poll was failing
                                 self.wake()

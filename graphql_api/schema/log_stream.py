@@ -81,7 +81,7 @@ async def _read(
                     if position is None:  # a stream that starts now: nothing to read before it
                         batch = FeedBatch([], FeedPosition(await feed_queries.feed_bound(conn)))
                     else:
-                        batch = await reader.read(conn, position)
+                        batch = await reader.read(conn, position, context.services.streams.bound)
                         await loaders.preload(
                             conn,
                             project_id=principal.project_id,
@@ -168,6 +168,8 @@ class Subscription:
                             principal.project_id,
                             (*reads, position),
                             functools.partial(_read, context, spec, reader, position, selection),
+                            # where "now" is must not be an earlier stream's "now"
+                            lasting=position is not None,
                         )
                     )
                     batch, context.loaders = read.batch, read.loaders
