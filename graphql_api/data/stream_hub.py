@@ -52,25 +52,29 @@ T = TypeVar("T")
 class Waiter:
     """One stream's wake-up: set by the watcher, cleared when the stream waits again."""
 
-    __slots__ = ("_event", "closed")
+    __slots__ = ("_event", "_changed", "closed")
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self._changed = False
         self.closed = False
 
     def wake(self) -> None:
+        self._changed = True
         self._event.set()
 
     async def wait(self, seconds: float) -> bool:
         """Until woken (True) or `seconds` passed (False)."""
-        try:
-            async with asyncio.timeout(seconds):
+        if not self._event.is_set():
+            # A timer that sets the event: cheaper than asyncio.timeout, for a wait each message.
+            timer = asyncio.get_running_loop().call_later(seconds, self._event.set)
+            try:
                 await self._event.wait()
-        except TimeoutError:
-            return False
-        finally:
-            self._event.clear()
-        return True
+            finally:
+                timer.cancel()
+        self._event.clear()
+        changed, self._changed = self._changed, False
+        return changed
 
 
 class _SharedRead:
@@ -157,6 +161,9 @@ class StreamHub:
                 shared.finished = loop.time()
 
             kept.future.add_done_callback(done)
+        if kept.future.done():  # most streams of a group come once the read is done
+            done_result: T = kept.future.result()
+            return done_result
         result: T = await asyncio.shield(kept.future)
         return result
 
