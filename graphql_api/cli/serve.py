@@ -50,6 +50,8 @@ def serve(settings: Settings, *, demo: bool) -> int:
     # Supervisors (systemd, Kubernetes) stop a server with SIGTERM and read a death by signal as a
     # failure. uvicorn drains, then raises the signal again to the handler it found: this one exits 0.
     signal.signal(signal.SIGTERM, _exit_0)
+    from graphql_api.http.ws_protocol import LeanWebSocketsProtocol  # uvicorn's, imported when serving
+
     options: dict[str, Any] = {
         "factory": True,
         "host": settings.host,
@@ -64,6 +66,8 @@ def serve(settings: Settings, *, demo: bool) -> int:
         "access_log": False,
         # A WebSocket message is refused (1009) past MAX_BODY_BYTES, like a POST body, before it is
         # buffered (uvicorn would take 16 MiB), and at most 4 of them wait to be handled.
+        # uvicorn's sans-I/O websockets protocol (its default), less what it keeps and never reads again.
+        "ws": LeanWebSocketsProtocol,
         "ws_max_size": settings.max_body_bytes,
         "ws_max_queue": 4,
         "ws_per_message_deflate": settings.ws_per_message_deflate,

@@ -27,7 +27,11 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message, SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    Message,
+    SubscribeMessage,
+)
 from strawberry.types.graphql import OperationType
 
 from graphql_api.compiler import RawJSON, compiled_response
@@ -49,19 +53,32 @@ def _settings(view: Any) -> Settings:
 class WebSocketAdapter(ASGIWebSocketAdapter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Done when the client stopped reading: the connection ends.
-        self._given_up: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._given_up = False  # the client stopped reading: the connection ends
+        self._receiving: asyncio.Task[Any] | None = None  # the task waiting for the client's message
 
     async def _receive_text(self) -> str | None:
-        """The client's next message, or None once the server has given up on the client."""
-        receiving = asyncio.ensure_future(self.ws.receive_text())
+        """The client's next message, or None once the server has given up on the client.
+
+        Giving up cancels this wait (`_give_up`), as asyncio.timeout would: no task or future waits
+        beside every idle connection for a signal that almost never comes."""
+        if self._given_up:
+            return None
+        task = asyncio.current_task()
+        self._receiving = task
         try:
-            either: set[asyncio.Future[Any]] = {receiving, self._given_up}
-            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            return await self.ws.receive_text()
+        except asyncio.CancelledError:
+            if self._given_up and task is not None and task.uncancel() == 0:
+                return None
+            raise
         finally:
-            if not receiving.done():
-                receiving.cancel()
-        return None if self._given_up.done() else receiving.result()
+            self._receiving = None
+
+    def _give_up(self) -> None:
+        if not self._given_up:
+            self._given_up = True
+            if self._receiving is not None:
+                self._receiving.cancel()
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
         limit = _settings(self.view).max_body_bytes
@@ -100,8 +117,7 @@ class WebSocketAdapter(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from exc
         except TimeoutError:
             logger.warning("closing a WebSocket whose client read nothing for %ss", seconds)
-            if not self._given_up.done():
-                self._given_up.set_result(None)
+            self._give_up()
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1):
                     await self.close(TRY_AGAIN_LATER, "The client did not read its messages.")
@@ -132,21 +148,39 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self.schema = _SubscriptionsOnly(self.schema)  # type: ignore[assignment]
 
     async def handle(self) -> None:
-        heartbeat = asyncio.create_task(self._heartbeat())
+        loop = asyncio.get_running_loop()
+        interval = _settings(self.view).subscription_heartbeat_seconds
+        # A timer between pings, and a task only while a ping is sent: no task waits beside every idle
+        # connection (a task and its frame are over a kilobyte, and there are thousands of connections).
+        self._pinging: asyncio.Task[None] | None = None
+        self._ping_timer = loop.call_later(interval, self._ping_due, loop, interval)
         try:
             await super().handle()
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await heartbeat
+            self._ping_timer.cancel()
+            if self._pinging is not None:
+                self._pinging.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._pinging
 
-    async def _heartbeat(self) -> None:
-        interval = _settings(self.view).subscription_heartbeat_seconds
-        while True:
-            await asyncio.sleep(interval)
-            if self.connection_acknowledged:
-                ping: Any = {"type": "ping"}
+    def _ping_due(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
+        self._pinging = loop.create_task(self._ping(loop, interval))
+
+    async def _ping(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
+        if self.connection_acknowledged:
+            ping: Any = {"type": "ping"}
+            try:
                 await self.send_message(ping)
+            except Exception:  # noqa: BLE001 - the connection is gone or given up: no more pings
+                return
+        self._pinging = None
+        self._ping_timer = loop.call_later(interval, self._ping_due, loop, interval)
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        # Strawberry cancels the init timeout's task and keeps it: a finished task holding its
+        # CancelledError, whose traceback holds two frames, for the connection's whole life.
+        self.connection_init_timeout_task = None
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         """Strawberry's handler, whose refusal past max_subscriptions_per_connection has no code: here

@@ -112,6 +112,32 @@ async def _riding_out(read: Callable[[], Awaitable[T]]) -> T:
     return await read()
 
 
+async def _next(
+    context: Context,
+    what: tuple[Any, ...],
+    read: Callable[[], Awaitable[_Read]],
+    *,
+    lasting: bool,
+    first: bool,
+    limit: int,
+) -> tuple[WhatsAppLogBatch | None, FeedPosition, bool]:
+    """The stream's next message (None when the batch is empty, except the first), the place after it,
+    and whether more may be waiting (a full batch). The read is shared (StreamHub.shared)."""
+    principal = await context.principal()
+    shared = await _riding_out(
+        functools.partial(context.services.streams.shared, principal.project_id, what, read, lasting=lasting)
+    )
+    batch, context.loaders = shared.batch, shared.loaders
+    message = None
+    if batch.rows or first:
+        message = WhatsAppLogBatch(
+            cursor=shared.cursor,
+            logs=batch.rows,  # type: ignore[arg-type]
+            rendered=shared.rendered,
+        )
+    return message, batch.position, len(batch.rows) == limit
+
+
 @strawberry.type(description="Live WhatsApp logs of the API key's project, as they are written.")
 class Subscription:
     @strawberry.subscription(
@@ -154,6 +180,7 @@ class Subscription:
         reads = (repr(spec.where), spec.batch_size, tuple(selection.fields), tuple(selection.relations))
         recheck_every = max(context.settings.auth_cache_seconds, 1.0)
         checked = time.monotonic()
+        own_loaders = context.loaders
         async with services.streams.open(key_id=principal.key_id, project_id=principal.project_id) as waiter:
             first = woken = True
             while not waiter.closed:
@@ -162,25 +189,19 @@ class Subscription:
                     await _riding_out(functools.partial(services.recheck, context.api_key()))
                     checked = time.monotonic()
                 if woken:
-                    read = await _riding_out(
-                        functools.partial(
-                            services.streams.shared,
-                            principal.project_id,
-                            (*reads, position),
-                            functools.partial(_read, context, spec, reader, position, selection),
-                            # where "now" is must not be an earlier stream's "now"
-                            lasting=position is not None,
-                        )
+                    message, position, more = await _next(
+                        context,
+                        (*reads, position),
+                        functools.partial(_read, context, spec, reader, position, selection),
+                        # where "now" is must not be an earlier stream's "now"
+                        lasting=position is not None,
+                        first=first,
+                        limit=spec.batch_size,
                     )
-                    batch, context.loaders = read.batch, read.loaders
-                    position = batch.position
-                    if batch.rows or first:
-                        yield WhatsAppLogBatch(
-                            cursor=read.cursor,
-                            logs=batch.rows,  # type: ignore[arg-type]
-                            rendered=read.rendered,
-                        )
-                    first = False
-                    if len(batch.rows) == spec.batch_size:
-                        continue  # more may be waiting
+                    if message is not None:
+                        yield message
+                    # Nothing of the batch stays with the stream while it waits (idle streams are many).
+                    message, first, context.loaders = None, False, own_loaders
+                    if more:
+                        continue
                 woken = await waiter.wait(max(recheck_every - (time.monotonic() - checked), 0.0))
