@@ -16,6 +16,7 @@ has the whole argument.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -112,17 +113,23 @@ def select_batch(
     )
 
 
+STATEMENTS_KEPT = 1024
+_STATEMENTS: OrderedDict[tuple[Any, ...], Select[Any]] = OrderedDict()
+
+
 class BatchReader:
     """The batches of one stream (its scope, batch size and fields), read with statements built once
     and then only given the place: a stream reads for hours, and building the statement cost more than
-    running it."""
+    running it. Streams that read the same (a dashboard's tabs, a shared read's next reader) use the
+    same statements (STATEMENTS_KEPT of them per process)."""
 
     def __init__(self, *, scope: LogScope, limit: int, fields: Iterable[str], dialect: str) -> None:
         self.scope, self.limit, self.fields, self.dialect = scope, limit, tuple(fields), dialect
-        self._statements: dict[bool, Select[Any]] = {}
+        self._key = (repr(scope), limit, self.fields, dialect)
 
     def _statement(self, within_position: bool) -> Select[Any]:
-        statement = self._statements.get(within_position)
+        key = (*self._key, within_position)
+        statement = _STATEMENTS.get(key)
         if statement is None:
             statement = select_batch(
                 scope=self.scope,
@@ -131,7 +138,11 @@ class BatchReader:
                 fields=self.fields,
                 dialect=self.dialect,
             )
-            self._statements[within_position] = statement
+            _STATEMENTS[key] = statement
+            if len(_STATEMENTS) > STATEMENTS_KEPT:
+                _STATEMENTS.popitem(last=False)
+        else:
+            _STATEMENTS.move_to_end(key)
         return statement
 
     async def read(self, conn: AsyncConnection, after: FeedPosition, up_to: int | None = None) -> FeedBatch:
