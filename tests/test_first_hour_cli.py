@@ -5,6 +5,7 @@ The line a user reads is the contract: these tests pin it, through `main([...])`
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ from starlette.testclient import TestClient
 
 from graphql_api.cli.commands import main
 from graphql_api.data.auth import PERMISSIONS
-from graphql_api.http.app import create_app
+from graphql_api.http.app import app_from_env, create_app
 from graphql_api.settings import Settings
 from tests.conftest import GraphQL, empty_database_url
 from tests.factories import Factory
@@ -376,3 +377,32 @@ def test_demo_data_ends_at_the_moment_it_is_seeded(
     assert before - timedelta(days=2) < newest <= after
     assert datetime.fromisoformat(data["lastUpdated"][0]["updatedAt"]) <= after
     assert data["lastWeek"] > 0
+
+
+@pytest.mark.parametrize("value", ["50000,20", "many,20,100", "-1,10,10"])
+def test_gc_thresholds_the_server_cannot_use_are_one_line_before_it_starts(
+    cli: Any, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("GC_THRESHOLDS", value)
+    line = one_error_line(cli("serve"))
+    assert line.startswith("GC_THRESHOLDS: ") and repr(value) in line
+
+
+def test_each_server_worker_tunes_its_garbage_collector_as_gc_thresholds_says(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'graphql_api.db'}")
+    before = gc.get_threshold()
+    try:
+        monkeypatch.setenv("GC_THRESHOLDS", "40000,15,90")
+        app_from_env()  # what `serve` hands uvicorn: each worker runs it
+        assert gc.get_threshold() == (40000, 15, 90)
+        assert gc.get_freeze_count() > 0
+        gc.unfreeze()
+        gc.set_threshold(*before)
+        monkeypatch.setenv("GC_THRESHOLDS", "")
+        app_from_env()
+        assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

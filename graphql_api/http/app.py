@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -222,5 +223,15 @@ def _lifespan(
 
 
 def app_from_env() -> Starlette:
-    """The factory `graphql-api serve` hands to uvicorn (each worker builds its own)."""
-    return create_app(Settings.from_env())
+    """The factory `graphql-api serve` hands to uvicorn (each worker builds its own), in a process tuned
+    for serving (GC_THRESHOLDS)."""
+    settings = Settings.from_env()
+    app = create_app(settings)
+    thresholds = settings.gc_threshold_values()
+    if thresholds is not None:
+        gc.set_threshold(*thresholds)
+        # What the process holds now (modules, the schema, compiled statements) lives as long as it:
+        # full collections no longer walk through it.
+        gc.collect()
+        gc.freeze()
+    return app
