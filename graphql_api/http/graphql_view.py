@@ -23,7 +23,7 @@ from graphql_api.data.services import Services
 from graphql_api.errors import ApiError
 from graphql_api.http import negotiation, time_limit
 from graphql_api.http.graphiql import page_html
-from graphql_api.http.graphql_ws import TransportWSHandler, WebSocketAdapter
+from graphql_api.http.graphql_ws import SendWatch, TransportWSHandler, WebSocketAdapter
 from graphql_api.http.observability import graphql_outcome
 from graphql_api.request_record import note
 from graphql_api.schema.context import Context
@@ -50,6 +50,7 @@ class GraphQLView(GraphQL[Context, None]):
     def __init__(self, services: Services, compiled: CompiledExecution | None = None, **kwargs: Any) -> None:
         self.services = services
         self.compiled = compiled
+        self.send_watch = SendWatch(services.settings.subscription_send_timeout_seconds)
         # graphql-transport-ws only: the legacy `graphql-ws` protocol is unmaintained.
         kwargs.setdefault("subscription_protocols", (GRAPHQL_TRANSPORT_WS_PROTOCOL,))
         super().__init__(

@@ -177,7 +177,8 @@ class Subscription:
             dialect=services.database.read_engine.dialect.name,
         )
         # What a read depends on besides the project and the place: streams that agree share it.
-        reads = (repr(spec.where), spec.batch_size, tuple(selection.fields), tuple(selection.relations))
+        # As one string: its hash is computed once, not at every read.
+        reads = repr((repr(spec.where), spec.batch_size, tuple(selection.fields), tuple(selection.relations)))
         recheck_every = max(context.settings.auth_cache_seconds, 1.0)
         checked = time.monotonic()
         own_loaders = context.loaders
@@ -191,7 +192,7 @@ class Subscription:
                 if woken:
                     message, position, more = await _next(
                         context,
-                        (*reads, position),
+                        (reads, position),
                         functools.partial(_read, context, spec, reader, position, selection),
                         # where "now" is must not be an earlier stream's "now"
                         lasting=position is not None,
