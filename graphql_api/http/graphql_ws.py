@@ -66,6 +66,9 @@ class WebSocketAdapter(ASGIWebSocketAdapter):
         task = asyncio.current_task()
         self._receiving = task
         try:
+            # A turn for everything else first: messages already queued would come without the loop
+            # running in between, and a socket sending hundreds of subscribes held every other request.
+            await asyncio.sleep(0)
             return await self.ws.receive_text()
         except asyncio.CancelledError:
             if self._given_up and task is not None and task.uncancel() == 0:
