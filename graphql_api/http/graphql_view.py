@@ -172,6 +172,14 @@ class GraphQLView(GraphQL[Context, None]):
     async def get_context(self, request: HTTPConnection, response: Response | Any) -> Context:
         return Context(request, response, self.services)
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET naming a persisted document (APQ's `extensions`, `documentId`) has no `query` either:
+        # Apollo Client sends it with `Accept: */*`, which Strawberry would answer with GraphiQL.
+        params = request.query_params
+        if params.get("extensions") is not None or params.get("documentId") is not None:
+            return False
+        return bool(super().should_render_graphql_ide(request))
+
     async def render_graphql_ide(self, request: Request) -> Response:
         # Strawberry's own page loads GraphiQL from a CDN; ours is served by this server.
         return HTMLResponse(page_html())
