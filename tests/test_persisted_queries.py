@@ -36,7 +36,9 @@ def post(client: TestClient, key: str, body: dict[str, Any], **headers: str) -> 
 
 
 def get(client: TestClient, key: str, **params: Any) -> Any:
-    encoded = {name: json.dumps(value) if isinstance(value, dict) else value for name, value in params.items()}
+    encoded = {
+        name: json.dumps(value) if isinstance(value, dict) else value for name, value in params.items()
+    }
     return client.get("/graphql", params=encoded, headers={"ApiKey": key})
 
 
@@ -70,7 +72,9 @@ def test_a_get_carries_the_hash_in_an_extensions_parameter(client: TestClient, k
     assert codes(get(client, key, extensions=persisted(query), variables=variables).json()) == [
         "PERSISTED_QUERY_NOT_FOUND"
     ]
-    first = get(client, key, query=query, extensions=persisted(query), variables=variables, operationName="One")
+    first = get(
+        client, key, query=query, extensions=persisted(query), variables=variables, operationName="One"
+    )
     assert len(first.json()["data"]["whatsAppLogs"]) == 1
     again = get(client, key, extensions=persisted(query), variables=variables, operationName="One")
     assert again.status_code == 200
@@ -83,7 +87,9 @@ def test_graphql_response_json_clients_get_404_for_an_unknown_hash(client: TestC
     assert codes(answer.json()) == ["PERSISTED_QUERY_NOT_FOUND"]
 
 
-def test_a_document_whose_sha256_is_not_the_hash_is_refused_and_not_stored(client: TestClient, key: str) -> None:
+def test_a_document_whose_sha256_is_not_the_hash_is_refused_and_not_stored(
+    client: TestClient, key: str
+) -> None:
     other = "{ whatsAppLogs(limit: 1) { id } }"
     wrong = post(client, key, {"query": other, "extensions": persisted(QUERY)})
     assert codes(wrong.json()) == ["BAD_USER_INPUT"]
@@ -118,7 +124,9 @@ def test_a_registered_document_past_a_limit_is_refused_and_never_stored(client: 
     assert codes(post(client, key, {"extensions": persisted(deep)}).json()) == ["PERSISTED_QUERY_NOT_FOUND"]
     invalid = "{ whatsAppLogs { noSuchField } }"
     post(client, key, {"query": invalid, "extensions": persisted(invalid)})
-    assert codes(post(client, key, {"extensions": persisted(invalid)}).json()) == ["PERSISTED_QUERY_NOT_FOUND"]
+    assert codes(post(client, key, {"extensions": persisted(invalid)}).json()) == [
+        "PERSISTED_QUERY_NOT_FOUND"
+    ]
 
 
 @pytest.mark.parametrize("overrides", [{"persisted_queries_max_entries": 2}])

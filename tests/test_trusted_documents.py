@@ -38,7 +38,9 @@ def apollo_manifest(directory: Path) -> str:
         {"id": LOGS_ID, "name": "Logs", "type": "query", "body": LOGS},
         {"id": STREAM_ID, "name": "Stream", "type": "subscription", "body": STREAM},
     ]
-    path.write_text(json.dumps({"format": "apollo-persisted-query-manifest", "version": 1, "operations": operations}))
+    path.write_text(
+        json.dumps({"format": "apollo-persisted-query-manifest", "version": 1, "operations": operations})
+    )
     return str(path)
 
 
@@ -85,7 +87,10 @@ def test_anything_else_is_refused_before_parsing(
         ({"query": "{ not graphql"}, "PERSISTED_QUERY_REQUIRED"),
         ({"documentId": "unknown"}, "PERSISTED_QUERY_NOT_FOUND"),
         ({"documentId": "x" * 10_000}, "BAD_USER_INPUT"),
-        ({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}}, "PERSISTED_QUERY_NOT_FOUND"),
+        (
+            {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}},
+            "PERSISTED_QUERY_NOT_FOUND",
+        ),
         # Apollo's link sends hash and document after a not-found: still only the manifest's.
         (
             {"query": COUNT, "extensions": {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}},
@@ -118,7 +123,13 @@ def test_graphiql_is_not_served(client: TestClient) -> None:
 
 def test_a_subscription_runs_by_id_and_nothing_else_over_the_websocket(client: TestClient, key: str) -> None:
     with connect(client, key) as socket:
-        socket.send({"id": "1", "type": "subscribe", "payload": {"query": "subscription { whatsAppLogStream { cursor } }"}})
+        socket.send(
+            {
+                "id": "1",
+                "type": "subscribe",
+                "payload": {"query": "subscription { whatsAppLogStream { cursor } }"},
+            }
+        )
         refused = socket.message("1")
         assert refused["type"] == "error"
         assert refused["payload"][0]["extensions"]["code"] == "PERSISTED_QUERY_REQUIRED"
@@ -128,9 +139,13 @@ def test_a_subscription_runs_by_id_and_nothing_else_over_the_websocket(client: T
         assert socket.next_data("3")["whatsAppLogStream"]["logs"] == []
 
 
-def test_a_subscription_runs_by_id_and_nothing_else_over_the_event_stream(client: TestClient, key: str) -> None:
+def test_a_subscription_runs_by_id_and_nothing_else_over_the_event_stream(
+    client: TestClient, key: str
+) -> None:
     headers = {**SSE, "ApiKey": key}
-    refused = client.post("/graphql/stream", json={"query": "subscription { whatsAppLogStream { cursor } }"}, headers=headers)
+    refused = client.post(
+        "/graphql/stream", json={"query": "subscription { whatsAppLogStream { cursor } }"}, headers=headers
+    )
     assert refused.status_code == 400
     assert codes(refused.json()) == ["PERSISTED_QUERY_REQUIRED"]
     got = events(client, {"documentId": STREAM_ID}, {"ApiKey": key}, 1)
@@ -145,7 +160,10 @@ def test_a_subscription_runs_by_id_and_nothing_else_over_the_event_stream(client
         ("[1]", "expected a JSON object"),
         ('{"a": 1}', "expected {id: document}"),
         ('{"format": "apollo-persisted-query-manifest", "version": 2, "operations": []}', "version 1"),
-        ('{"format": "apollo-persisted-query-manifest", "version": 1, "operations": [{"id": 1}]}', "operations[0]"),
+        (
+            '{"format": "apollo-persisted-query-manifest", "version": 1, "operations": [{"id": 1}]}',
+            "operations[0]",
+        ),
     ],
 )
 def test_a_bad_manifest_stops_the_server_with_the_reason(

@@ -36,6 +36,7 @@ from strawberry.types.graphql import OperationType
 
 from graphql_api.compiler import RawJSON, compiled_response
 from graphql_api.errors import ApiError, RateLimited
+from graphql_api.http.persisted_documents import PersistedDocuments
 from graphql_api.schema.context import Context
 from graphql_api.settings import Settings
 
@@ -211,7 +212,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if not isinstance(payload, dict):
             return True  # Strawberry refuses it
         try:
-            resolved = self.view.documents.resolve(
+            documents: PersistedDocuments = self.view.documents  # type: ignore[attr-defined]
+            resolved = documents.resolve(
                 payload.get("query"), payload.get("extensions"), payload.get("documentId")
             )
         except ApiError as refused:

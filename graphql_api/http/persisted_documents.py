@@ -156,7 +156,7 @@ class PersistedDocuments:
             key = _persisted_hash(extensions["persistedQuery"])
             rest = {name: value for name, value in extensions.items() if name != "persistedQuery"} or None
         if query is not None and not isinstance(query, str):
-            return Resolved(query, rest)  # Strawberry refuses it
+            return Resolved(None, rest)  # Strawberry refuses the request's own `query`
         if self.trusted is not None:
             document = self.trusted.get(key)
             if document is None:
@@ -183,7 +183,7 @@ class PersistedDocuments:
     def _full_document(self, query: object, extensions: object) -> Resolved:
         rest = extensions if isinstance(extensions, dict) else None
         if self.trusted is None or not isinstance(query, str):
-            return Resolved(query if isinstance(query, str) else None, rest)  # type: ignore[arg-type]
+            return Resolved(query if isinstance(query, str) else None, rest)
         if self.trusted.get(sha256_hex(query)) != query:
             raise PersistedQueryRequired()
         return Resolved(query, rest)
@@ -197,7 +197,9 @@ class PersistedDocuments:
 
 def _persisted_hash(persisted: object) -> str:
     if not isinstance(persisted, dict) or persisted.get("version") != 1:
-        raise BadUserInput('extensions.persistedQuery must be {"version": 1, "sha256Hash": "<64 hex digits>"}.')
+        raise BadUserInput(
+            'extensions.persistedQuery must be {"version": 1, "sha256Hash": "<64 hex digits>"}.'
+        )
     sha = persisted.get("sha256Hash")
     if not isinstance(sha, str) or not _SHA256_HEX.fullmatch(sha):
         raise BadUserInput("extensions.persistedQuery.sha256Hash must be 64 hexadecimal digits (SHA-256).")
