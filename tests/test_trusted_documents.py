@@ -28,7 +28,7 @@ STREAM_ID = "stream-v1"  # manifests may name documents as they like
 def codegen_manifest(directory: Path) -> str:
     """persisted-documents.json as the client preset writes it: {hash: document}."""
     path = directory / "persisted-documents.json"
-    path.write_text(json.dumps({LOGS_ID: LOGS, STREAM_ID: STREAM}))
+    path.write_text(json.dumps({f"sha256:{LOGS_ID}": LOGS, STREAM_ID: STREAM}))
     return str(path)
 
 

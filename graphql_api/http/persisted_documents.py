@@ -112,6 +112,10 @@ def load_manifest(path: str) -> dict[str, str]:
     documents: dict[str, str] = {}
     for key, body in pairs:
         documents[key] = body
+        # The client preset writes `sha256:<hex>` keys; requests may name them either way.
+        prefix, _, rest = key.partition(":")
+        if prefix == "sha256" and _SHA256_HEX.fullmatch(rest):
+            documents.setdefault(rest.lower(), body)
         documents.setdefault(sha256_hex(body), body)
     return documents
 
