@@ -14,7 +14,11 @@ const config: CodegenConfig = {
     "generated/gql/": {
       preset: "client",
       presetConfig: { persistedDocuments: true, fragmentMasking: false },
-      config: { scalars: { DateTime: "string", Phone: "string", BigInt: "number" }, strictScalars: true },
+      config: {
+        scalars: { DateTime: "string", Phone: "string", BigInt: "number" },
+        strictScalars: true,
+        useTypeImports: true, // tsconfig has verbatimModuleSyntax
+      },
     },
     "generated/graphql.ts": {
       plugins: ["typescript-operations"],
