@@ -7,6 +7,7 @@ work, not a refusal of its size. Strings are drawn from a fixed seed: every run 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import string
@@ -46,7 +47,9 @@ class Attack:
         if self.path != GRAPHQL:
             return None
         payload = json.loads(self.body)
-        query = (payload[0] if isinstance(payload, list) else payload)["query"]
+        query = (payload[0] if isinstance(payload, list) else payload).get("query")
+        if query is None:  # a persisted query's hash alone
+            return None
         lexer, count = Lexer(Source(query)), 0
         while lexer.advance().kind is not TokenKind.EOF:
             count += 1
@@ -246,6 +249,43 @@ def _subscriptions() -> list[Attack]:
     ]
 
 
+def _persisted(document: str | None, sha: str) -> bytes:
+    payload: dict[str, Any] = {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": sha}}}
+    if document is not None:
+        payload["query"] = document
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def _persisted_documents() -> list[Attack]:
+    """Issue 17's persisted queries (class 7): hashes the store must refuse or look up at no cost, and a
+    registration of the largest document a body holds (checked, run under every limit, then stored)."""
+    rng = random.Random(7)
+    unknown = "".join(rng.choices("0123456789abcdef", k=64))
+    aliases = " ".join(
+        f'a{i}: whatsAppLogs(limit: 1, where: {{messageText: {{contains: "{w}"}}}}) {{ id }}'
+        for i, w in enumerate(_words(10, 3, seed=8))
+    )
+    large = f"query Large {{ {aliases} }}"
+    return [
+        Attack("apq_hash_10kb", 7, "APQ: a 10 KB sha256Hash", GRAPHQL, _persisted(None, "a" * 10_000)),
+        Attack("apq_unknown_hash", 7, "APQ: an unknown hash", GRAPHQL, _persisted(None, unknown)),
+        Attack(
+            "apq_register_mismatch",
+            7,
+            "APQ: a 60 KB document whose hash does not match",
+            GRAPHQL,
+            _persisted("{ __typename }" + " " * 60_000, unknown),
+        ),
+        Attack(
+            "apq_register",
+            7,
+            "APQ: registering a document of 10 root fields",
+            GRAPHQL,
+            _persisted(large, hashlib.sha256(large.encode()).hexdigest()),
+        ),
+    ]
+
+
 def baseline() -> Attack:
     return Attack("baseline", 0, "baseline: the page of 10 (bench/queries.py)", GRAPHQL, _graphql(q.page(10)))
 
@@ -260,6 +300,7 @@ def attacks() -> list[Attack]:
         *_validation_before_auth(),
         *_statement_building(),
         *_subscriptions(),
+        *_persisted_documents(),
     ]
 
 

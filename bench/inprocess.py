@@ -7,6 +7,7 @@ API rows for any app, so a second app built with other settings gets its own row
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sqlite3
 import statistics
 import time
@@ -112,13 +113,30 @@ class Api:
             raise RuntimeError(f"the API refused the benchmark's request: {status} {body}")
         return body["data"]
 
+    async def persisted(self, query: str, key: str | None = None) -> Any:
+        """As a client of Apollo's automatic persisted queries: the hash alone, the document once."""
+        extensions = {
+            "persistedQuery": {"version": 1, "sha256Hash": hashlib.sha256(query.encode()).hexdigest()}
+        }
+        headers = {"ApiKey": key or self.key}
+        status, body = await post_json(self.app, "/graphql", {"extensions": extensions}, headers)
+        if any(e["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND" for e in body.get("errors", ())):
+            status, body = await post_json(
+                self.app, "/graphql", {"query": query, "extensions": extensions}, headers
+            )
+        if status != 200 or "errors" in body:
+            raise RuntimeError(f"the API refused the benchmark's request: {status} {body}")
+        return body["data"]
+
 
 def api_variants(prefix: str, api: Api, data: Dataset, depth: int, deep_cursor: str | None) -> list[Variant]:
     """The API rows for one app: pages of 100 and 10, counts, deep pages by skip and by cursor."""
 
-    def request(query: str, rows: int | None = None, key: str | None = None) -> Callable[[], Awaitable[Any]]:
+    def request(
+        query: str, rows: int | None = None, key: str | None = None, *, by_hash: bool = False
+    ) -> Callable[[], Awaitable[Any]]:
         async def run() -> Any:
-            result = await api.data(query, key)
+            result = await (api.persisted(query, key) if by_hash else api.data(query, key))
             if rows is not None:
                 (value,) = result.values()
                 got = len(value["nodes"] if isinstance(value, dict) else value)
@@ -132,6 +150,13 @@ def api_variants(prefix: str, api: Api, data: Dataset, depth: int, deep_cursor: 
     out = [
         Variant(f"{p}page100", "API: page of 100 + incident + monitor", request(q.page(100), 100), True),
         Variant(f"{p}page10", "API: page of 10 + incident + monitor", request(q.page(10), 10), True),
+        # Apollo's automatic persisted queries: the same page by its SHA-256 (docs/persisted-queries.md).
+        Variant(
+            f"{p}page10_apq", "API: page of 10, by APQ hash", request(q.page(10), 10, by_hash=True), True
+        ),
+        Variant(
+            f"{p}page100_apq", "API: page of 100, by APQ hash", request(q.page(100), 100, by_hash=True), True
+        ),
         Variant(f"{p}count_largest", "API: whatsAppLogCount, largest project", request(q.COUNT), True),
         Variant(
             f"{p}count_typical",

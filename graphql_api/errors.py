@@ -31,6 +31,10 @@ CODES = (
     "TIMEOUT",
     "SERVICE_UNAVAILABLE",
     "INTERNAL",
+    # Persisted queries and trusted documents (docs/persisted-queries.md).
+    "PERSISTED_QUERY_NOT_FOUND",
+    "PERSISTED_QUERY_NOT_SUPPORTED",
+    "PERSISTED_QUERY_REQUIRED",
 )
 
 
@@ -136,4 +140,41 @@ class ServiceUnavailable(ApiError):
     http_status = 503
 
     def __init__(self, message: str = "The database is unavailable; try again shortly.") -> None:
+        super().__init__(message)
+
+
+class PersistedQueryNotFound(ApiError):
+    """An id or hash the server does not hold: Apollo's clients then send the document (APQ)."""
+
+    code = "PERSISTED_QUERY_NOT_FOUND"
+    http_status = 404
+
+    # The message Apollo Client's persisted query link looks for, beside the code.
+    def __init__(self, message: str = "PersistedQueryNotFound") -> None:
+        super().__init__(message)
+
+
+class PersistedQueryNotSupported(ApiError):
+    """APQ is off (PERSISTED_QUERIES=false): Apollo's link stops sending hashes."""
+
+    code = "PERSISTED_QUERY_NOT_SUPPORTED"
+    http_status = 400
+
+    def __init__(self, message: str = "PersistedQueryNotSupported") -> None:
+        super().__init__(message)
+
+
+class PersistedQueryRequired(ApiError):
+    """Trusted-documents mode: a document that is not in the manifest."""
+
+    code = "PERSISTED_QUERY_REQUIRED"
+    http_status = 400
+
+    def __init__(
+        self,
+        message: str = (
+            "This server runs only its trusted documents: send the document's id (documentId, or "
+            "extensions.persistedQuery.sha256Hash) from the client's persisted documents manifest."
+        ),
+    ) -> None:
         super().__init__(message)

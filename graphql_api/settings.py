@@ -146,6 +146,14 @@ class Settings:
     # Python's defaults and freezes nothing.
     gc_thresholds: str = "50000,20,100"
 
+    # Persisted documents (docs/persisted-queries.md): Apollo's automatic persisted queries, with a store
+    # per process bounded in documents and bytes; and the trusted-documents mode, a manifest path
+    # (GraphQL Code Generator's persisted-documents.json or Apollo's manifest) outside which nothing runs.
+    persisted_queries: bool = True
+    persisted_queries_max_entries: int = 1000
+    persisted_queries_max_bytes: int = 4 * 1024 * 1024
+    trusted_documents: str | None = None
+
     # Extra metadata for tests and tooling, never from the environment.
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -170,6 +178,10 @@ class Settings:
         if self.database_read_url is not None:
             read_url = usable_database_url(self.database_read_url, "DATABASE_READ_URL")
             object.__setattr__(self, "database_read_url", read_url)
+
+        for name in ("persisted_queries_max_entries", "persisted_queries_max_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name.upper()}: must be at least 1, got {getattr(self, name)}")
 
         self.gc_threshold_values()  # refused at start, not when a worker starts
 

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).parent.parent
 SPA = ROOT / "examples" / "spa"
+MANIFEST = SPA / "generated" / "gql" / "persisted-documents.json"  # written by `npm run build`
 SCREENSHOT = ROOT / "docs" / "spa.png"
 LIVE_SCREENSHOT = ROOT / "docs" / "spa-live.png"
 CLI = [sys.executable, "-m", "graphql_api"]
@@ -123,7 +125,15 @@ def server(database_url: str, tenants: Tenants, spa_url: str) -> Iterator[Runnin
 
 
 def _serve(database_url: str, spa_url: str, *, port: int) -> AbstractContextManager[Running]:
-    return serve_process(database_url, preferred_port=port, CORS_ORIGINS=spa_url, CURSOR_SECRET=CURSOR_SECRET)
+    # In production's trusted-documents mode, with the manifest the SPA's build wrote (npm run build
+    # runs codegen): the page runs only by the ids it sends (docs/persisted-queries.md).
+    return serve_process(
+        database_url,
+        preferred_port=port,
+        CORS_ORIGINS=spa_url,
+        CURSOR_SECRET=CURSOR_SECRET,
+        TRUSTED_DOCUMENTS=str(MANIFEST),
+    )
 
 
 @pytest.fixture
@@ -414,3 +424,16 @@ def test_the_live_view_says_why_its_stream_ended(
 
     _expect_state(page, "Stopped")
     assert page.locator("#live-error").inner_text() == "UNAUTHENTICATED: Invalid or missing API key."
+
+
+def test_the_spas_server_runs_only_the_documents_of_the_spas_manifest(live_server: LiveServer) -> None:
+    """The pages above ran by id against a TRUSTED_DOCUMENTS server; a document of no build is refused."""
+    request = urllib.request.Request(
+        live_server.url + "/graphql",
+        data=json.dumps({"query": "{ whatsAppLogCount }"}).encode(),
+        headers={"Content-Type": "application/json", "ApiKey": live_server.key},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = json.load(response)
+    assert body["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_REQUIRED"
+    assert any(key.startswith("sha256:") for key in json.loads(MANIFEST.read_text()))

@@ -8,6 +8,18 @@ const config: CodegenConfig = {
   // The queries in src/ marked with a /* GraphQL */ comment.
   documents: ["src/**/*.ts"],
   generates: {
+    // The client preset's persisted documents: generated/gql/persisted-documents.json, {sha256: document},
+    // the manifest the server runs in TRUSTED_DOCUMENTS mode (docs/persisted-queries.md); the page
+    // sends these ids instead of its documents (src/persisted.ts).
+    "generated/gql/": {
+      preset: "client",
+      presetConfig: { persistedDocuments: true, fragmentMasking: false },
+      config: {
+        scalars: { DateTime: "string", Phone: "string", BigInt: "number" },
+        strictScalars: true,
+        useTypeImports: true, // tsconfig has verbatimModuleSyntax
+      },
+    },
     "generated/graphql.ts": {
       plugins: ["typescript-operations"],
       config: {

@@ -116,7 +116,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     metrics = Metrics()
     metrics.instrument(services.database)
     compiled, graphql = _graphql_view(settings, services)
-    stream = GraphQLStreamView(services, schema=graphql.schema, graphql_ide=None)
+    stream = GraphQLStreamView(services, schema=graphql.schema, graphql_ide=None, documents=graphql.documents)
     app = _App(
         subscriptions=graphql,
         routes=[
@@ -153,7 +153,8 @@ def _graphql_view(settings: Settings, services: Services) -> tuple[CompiledExecu
         services,
         compiled=compiled,
         schema=schema,
-        graphql_ide="graphiql" if settings.graphiql else None,
+        # Trusted documents: GraphiQL's documents are not the manifest's (docs/persisted-queries.md).
+        graphql_ide="graphiql" if settings.graphiql and not settings.trusted_documents else None,
         allow_queries_via_get=True,
         # A browser page on another origin may open the subscription socket when CORS lets it read.
         allowed_origins=settings.cors_origins,

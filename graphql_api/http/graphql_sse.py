@@ -68,7 +68,12 @@ class GraphQLStreamView(GraphQLView):
             note(outcome=error.code)
             await error.response()(scope, receive, send)
             return
-        response = await self.run(request)
+        try:
+            response = await self.run(request)
+        except negotiation.Refusal as error:  # a document the persisted documents refuse
+            note(outcome=error.code)
+            await error.response()(scope, receive, send)
+            return
         seconds = self.services.settings.subscription_send_timeout_seconds
         try:
             await response(scope, receive, _within(seconds, send))

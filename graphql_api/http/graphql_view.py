@@ -3,6 +3,7 @@ graphql-transport-ws (http/graphql_ws.py)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from graphql_api.http import negotiation, time_limit
 from graphql_api.http.graphiql import page_html
 from graphql_api.http.graphql_ws import SendWatch, TransportWSHandler, WebSocketAdapter
 from graphql_api.http.observability import graphql_outcome
+from graphql_api.http.persisted_documents import PersistedDocuments, Resolved
 from graphql_api.request_record import note
 from graphql_api.schema.context import Context
 from graphql_api.schema.error_codes import with_code
@@ -41,16 +43,35 @@ class _RequestAdapter(StarletteRequestAdapter):
         value = super().content_type
         return value.lower() if value else value
 
+    @property
+    def request(self) -> Request:
+        return self._request
+
+
+@dataclass
+class _PersistedRequestData(GraphQLRequestData):
+    """A request whose document came by hash (APQ): remembered once it ran."""
+
+    registration: tuple[str, str] | None = None
+
 
 class GraphQLView(GraphQL[Context, None]):
     request_adapter_class = _RequestAdapter
     websocket_adapter_class = WebSocketAdapter
     graphql_transport_ws_handler_class = TransportWSHandler
 
-    def __init__(self, services: Services, compiled: CompiledExecution | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        services: Services,
+        compiled: CompiledExecution | None = None,
+        documents: PersistedDocuments | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.services = services
         self.compiled = compiled
         self.send_watch = SendWatch(services.settings.subscription_send_timeout_seconds)
+        # APQ's store and the trusted manifest: one per app, shared by its views.
+        self.documents = documents or PersistedDocuments.from_settings(services.settings)
         # graphql-transport-ws only: the legacy `graphql-ws` protocol is unmaintained.
         kwargs.setdefault("subscription_protocols", (GRAPHQL_TRANSPORT_WS_PROTOCOL,))
         super().__init__(
@@ -95,9 +116,49 @@ class GraphQLView(GraphQL[Context, None]):
                 context=context,
             )
             if result is not None:
+                self._remember(request_data, result)
                 return result
-        return await super().execute_single(
+        result = await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
+        )
+        self._remember(request_data, result)
+        return result
+
+    def _remember(self, request_data: GraphQLRequestData, result: ExecutionResult) -> None:
+        # Executed (data, even null fields): the document parsed and passed every limit.
+        if isinstance(request_data, _PersistedRequestData) and result.data is not None:
+            self.documents.remember(request_data.registration)
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Strawberry's parsing, then the document named by a persisted id or hash (persisted_documents),
+        or a refusal before anything parses it."""
+        data = await super().parse_http_body(request)
+        if isinstance(data, list):
+            return [self._resolve(request.request, item, None) for item in data]
+        if request.method == "GET":
+            document_id = request.query_params.get("documentId")
+        elif data.query is None and not data.extensions:
+            # The client preset's `{"documentId": ...}`: read again only when there is no document.
+            raw = self.decode_json(await request.get_body())
+            document_id = raw.get("documentId") if isinstance(raw, dict) else None
+        else:
+            document_id = None
+        return self._resolve(request.request, data, document_id)
+
+    def _resolve(self, request: Request, data: GraphQLRequestData, document_id: object) -> GraphQLRequestData:
+        try:
+            resolved = self.documents.resolve(data.query, data.extensions, document_id)
+        except ApiError as error:
+            raise _refusal(request, error) from None
+        if resolved.registration is None:
+            return replace(data, query=resolved.query, extensions=resolved.extensions)
+        return _PersistedRequestData(
+            query=resolved.query,
+            variables=data.variables,
+            operation_name=data.operation_name,
+            extensions=resolved.extensions,
+            protocol=data.protocol,
+            registration=resolved.registration,
         )
 
     def encode_json(self, data: object) -> str | bytes:
@@ -111,6 +172,14 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def get_context(self, request: HTTPConnection, response: Response | Any) -> Context:
         return Context(request, response, self.services)
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET naming a persisted document (APQ's `extensions`, `documentId`) has no `query` either:
+        # Apollo Client sends it with `Accept: */*`, which Strawberry would answer with GraphiQL.
+        params = request.query_params
+        if params.get("extensions") is not None or params.get("documentId") is not None:
+            return False
+        return bool(super().should_render_graphql_ide(request))
 
     async def render_graphql_ide(self, request: Request) -> Response:
         # Strawberry's own page loads GraphiQL from a CDN; ours is served by this server.
@@ -199,11 +268,18 @@ class GraphQLView(GraphQL[Context, None]):
             data = self.decode_json(await request.body())
         except HTTPException:
             return None  # Strawberry reports it
-        if not isinstance(data, dict) or data.get("extensions") is not None:
+        if not isinstance(data, dict):
             return None
-        query, variables, operation_name = data.get("query"), data.get("variables"), data.get("operationName")
+        try:
+            resolved: Resolved = self.documents.resolve(
+                data.get("query"), data.get("extensions"), data.get("documentId")
+            )
+        except ApiError as error:
+            raise _refusal(request, error) from None
+        query, variables, operation_name = resolved.query, data.get("variables"), data.get("operationName")
         if not (
             isinstance(query, str)
+            and resolved.extensions is None
             and isinstance(variables, dict | None)
             and isinstance(operation_name, str | None)
         ):
@@ -219,6 +295,8 @@ class GraphQLView(GraphQL[Context, None]):
         )
         if result is None:
             return None
+        # A plan the compiled path knew: the document passed the whole pipeline before.
+        self.documents.remember(resolved.registration)
         body = await self.process_result(request, result)
         return Response(self.encode_json(body), media_type="application/json")
 
@@ -229,3 +307,11 @@ def _bytes(encoded: str | bytes) -> bytes:
 
 def _sentence(reason: str) -> str:
     return reason if reason.endswith(".") else reason + "."
+
+
+def _refusal(request: Request, error: ApiError) -> negotiation.Refusal:
+    """A persisted document refused: a GraphQL result without data. With `application/json` that is
+    HTTP 200 (as any GraphQL result, and as Apollo's clients expect), otherwise the error's status."""
+    media_type = getattr(request.state, "media_type", None)
+    status = 200 if media_type == negotiation.JSON else error.http_status
+    return negotiation.Refusal(status, error.message, error.code)

@@ -35,7 +35,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from strawberry.types.graphql import OperationType
 
 from graphql_api.compiler import RawJSON, compiled_response
-from graphql_api.errors import RateLimited
+from graphql_api.errors import ApiError, RateLimited
+from graphql_api.http.persisted_documents import PersistedDocuments
 from graphql_api.schema.context import Context
 from graphql_api.settings import Settings
 
@@ -247,7 +248,30 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             refusal: Any = {"id": message["id"], "type": "error", "payload": [error.formatted]}
             await self.send_message(refusal)
             return
+        if self.connection_acknowledged and not await self._resolve_document(message):
+            return
         await super().handle_subscribe(message)
+
+    async def _resolve_document(self, message: SubscribeMessage) -> bool:
+        """The subscription's document, named by a persisted id or hash or checked against the trusted
+        manifest (http/persisted_documents.py); False once refused with an `error` message."""
+        payload: Any = message.get("payload")
+        if not isinstance(payload, dict):
+            return True  # Strawberry refuses it
+        try:
+            documents: PersistedDocuments = self.view.documents  # type: ignore[attr-defined]
+            resolved = documents.resolve(
+                payload.get("query"), payload.get("extensions"), payload.get("documentId")
+            )
+        except ApiError as refused:
+            error = GraphQLError(refused.message, extensions={"code": refused.code})
+            answer: Any = {"id": message["id"], "type": "error", "payload": [error.formatted]}
+            await self.send_message(answer)
+            return False
+        if resolved.query is not None:
+            payload["query"] = resolved.query
+            payload["extensions"] = resolved.extensions
+        return True
 
     async def send_message(self, message: Message) -> None:
         try:

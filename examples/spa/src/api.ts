@@ -1,4 +1,5 @@
 // The GraphQL calls this page makes: plain `fetch`, the `ApiKey` header, errors with their codes.
+import { persisted } from "./persisted";
 
 export interface Connection {
   server: string;
@@ -24,12 +25,28 @@ export async function graphql<T>(
   query: string,
   variables: Record<string, unknown>,
 ): Promise<T> {
+  // By id (src/persisted.ts); a server in APQ mode that does not hold the id yet answers
+  // PERSISTED_QUERY_NOT_FOUND once, and the document goes with its id (then the server remembers it).
+  const { id, document } = persisted(query);
+  const first = await post(connection, { documentId: id, variables });
+  const missing = first.body.errors?.[0]?.extensions?.code === "PERSISTED_QUERY_NOT_FOUND";
+  const { response, body } = missing ? await post(connection, { documentId: id, query: document, variables }) : first;
+  const error = body.errors?.[0];
+  if (error) throw new ApiError(error.message, error.extensions?.code ?? "UNKNOWN");
+  if (!response.ok || !body.data) throw new ApiError(`HTTP ${response.status}`, "HTTP");
+  return body.data as T;
+}
+
+async function post(
+  connection: Connection,
+  request: Record<string, unknown>,
+): Promise<{ response: Response; body: GraphQLResponse<unknown> }> {
   let response: Response;
   try {
     response = await fetch(new URL("/graphql", connection.server), {
       method: "POST",
       headers: { "Content-Type": "application/json", ApiKey: connection.key },
-      body: JSON.stringify({ query, variables }),
+      body: JSON.stringify(request),
     });
   } catch {
     // A refused connection and a CORS refusal look the same from here.
@@ -38,11 +55,8 @@ export async function graphql<T>(
       "NETWORK",
     );
   }
-  const body = (await response.json().catch(() => ({}))) as GraphQLResponse<T>;
-  const error = body.errors?.[0];
-  if (error) throw new ApiError(error.message, error.extensions?.code ?? "UNKNOWN");
-  if (!response.ok || !body.data) throw new ApiError(`HTTP ${response.status}`, "HTTP");
-  return body.data;
+  const body = (await response.json().catch(() => ({}))) as GraphQLResponse<unknown>;
+  return { response, body };
 }
 
 export interface Log {

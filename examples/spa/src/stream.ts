@@ -3,6 +3,7 @@
 
 import { createClient } from "graphql-ws";
 import type { Connection } from "./api";
+import { persisted } from "./persisted";
 
 export interface LiveLog {
   id: string;
@@ -98,8 +99,12 @@ export function openLogStream(connection: Connection, statuses: string[], on: St
 
   // graphql-ws sends this payload again on each reconnection, reading `variables` then: the new
   // subscription starts after the last cursor received, so nothing is missed or sent twice.
+  // The manifest's id and text (src/persisted.ts): a TRUSTED_DOCUMENTS server runs it as its own, a
+  // server in APQ mode checks the text against the id (the socket has no not-found round trip).
+  const { id, document } = persisted(LIVE_LOGS_SUBSCRIPTION);
   const payload = {
-    query: LIVE_LOGS_SUBSCRIPTION,
+    documentId: id,
+    query: document,
     get variables(): StreamVariables {
       return { where, after: cursor, batchSize: BATCH_SIZE };
     },
