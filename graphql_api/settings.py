@@ -96,6 +96,18 @@ class Settings:
 
     # A verified key is remembered this long: a revoked key keeps working at most this many seconds.
     auth_cache_seconds: float = 10.0
+    # Signed tokens beside API keys (docs/tokens.md): `Authorization: Bearer <JWT>` is accepted once JWKS_URL
+    # (an http(s) URL or a file path) is set; JWT_ISSUER and JWT_AUDIENCE are then required. The keys are
+    # re-read when older than JWKS_CACHE_SECONDS, and on an unknown `kid` at most once per
+    # JWKS_REFRESH_COOLDOWN_SECONDS.
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_project_claim: str = "project_id"
+    jwt_permissions_claim: str = "permissions"
+    jwt_leeway_seconds: float = 30.0
+    jwks_cache_seconds: float = 300.0
+    jwks_refresh_cooldown_seconds: float = 10.0
     # Signs pagination cursors. Unset: `serve` makes one per start, shared by its workers (cursors then
     # stop working at a restart); set it to keep them valid across restarts and servers.
     cursor_secret: str | None = None
@@ -182,6 +194,14 @@ class Settings:
         for name in ("persisted_queries_max_entries", "persisted_queries_max_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.upper()}: must be at least 1, got {getattr(self, name)}")
+
+        if self.jwks_url and not (self.jwt_issuer and self.jwt_audience):
+            # Without both, a token the same provider issued to any other application would be accepted here.
+            raise ValueError(
+                "JWKS_URL is set: set JWT_ISSUER and JWT_AUDIENCE too (the tokens' `iss` and `aud`)"
+            )
+        if not 0 <= self.jwt_leeway_seconds <= 300:
+            raise ValueError(f"JWT_LEEWAY_SECONDS: between 0 and 300, got {self.jwt_leeway_seconds}")
 
         self.gc_threshold_values()  # refused at start, not when a worker starts
 

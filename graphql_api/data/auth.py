@@ -6,8 +6,10 @@ import hashlib
 import hmac
 import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import Headers, QueryParams
@@ -59,18 +61,52 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def api_key_header(headers: Headers, query_params: QueryParams | None = None) -> str | None:
-    """The request's `ApiKey` header; several of them are refused rather than one picked. Without it, a
-    key sent where clients often put one (`Authorization`, `X-Api-Key`, `?apikey=`) is refused with a
-    hint naming the header; the secret itself is never read, let alone echoed."""
-    values = headers.getlist("apikey")
-    if len(values) > 1:
-        raise Unauthenticated("Send the ApiKey header once; this request has several.")
-    if values:
-        return values[0]
-    hint = misplaced_key_hint(headers, query_params)
-    if hint is not None:
-        raise Unauthenticated(hint=hint)
+@dataclass(frozen=True)
+class Credential:
+    """What a request authenticates with: an API key, or a bearer token (JWT) when tokens are on."""
+
+    secret: str = field(repr=False)
+    is_token: bool = False
+
+
+def request_credential(
+    headers: Headers, query_params: QueryParams | None = None, *, tokens: bool = False
+) -> Credential | None:
+    """The request's `ApiKey` header or, when tokens are on, its `Authorization: Bearer` token. Several of
+    either, or both at once, are refused rather than one picked. Without either, a key sent where clients
+    often put one (`Authorization`, `X-Api-Key`, `?apikey=`) is refused with a hint naming the header; the
+    secret itself is never read, let alone echoed."""
+    return credential_from(
+        headers.getlist("apikey"),
+        headers.getlist("authorization") if tokens else [],
+        hint=lambda: misplaced_key_hint(headers, query_params),
+        where="this request",
+    )
+
+
+def credential_from(
+    keys: list[Any], authorizations: list[Any], *, hint: Callable[[], str | None], where: str
+) -> Credential | None:
+    """The one credential among the `ApiKey` and `Authorization` values a request (or a WebSocket's
+    `connection_init` payload) carries; `hint` says what to do when there is neither."""
+    if len(keys) > 1:
+        raise Unauthenticated(f"Send the ApiKey header once; {where} has several.")
+    if len(authorizations) > 1:
+        raise Unauthenticated(f"Send the Authorization header once; {where} has several.")
+    if keys and authorizations:
+        raise Unauthenticated(f"Send an ApiKey or an Authorization bearer token, not both; {where} has both.")
+    if authorizations:
+        scheme, _, token = str(authorizations[0]).strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated(
+                "Invalid or expired token.", hint="Send the token as `Authorization: Bearer <token>`."
+            )
+        return Credential(token.strip(), is_token=True)
+    if keys:
+        return Credential(keys[0]) if isinstance(keys[0], str) else None
+    refusal = hint()
+    if refusal is not None:
+        raise Unauthenticated(hint=refusal)
     return None
 
 

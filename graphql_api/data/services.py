@@ -5,10 +5,11 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-from graphql_api.data.auth import Authenticator, Principal
+from graphql_api.data.auth import Authenticator, Credential, Principal
 from graphql_api.data.database import Database
 from graphql_api.data.ratelimit import RateLimiter
 from graphql_api.data.stream_hub import StreamHub
+from graphql_api.data.tokens import TokenVerifier
 from graphql_api.request_record import note
 from graphql_api.settings import Settings
 
@@ -22,6 +23,8 @@ class Services:
     cursor_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     # RATE_LIMIT_PER_SECOND per key id (off when 0); every authorized request takes a token.
     rate_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
+    # Bearer tokens, when JWKS_URL is set (docs/tokens.md).
+    tokens: TokenVerifier | None = field(default=None, repr=False)
     _streams: StreamHub | None = field(default=None, repr=False)
 
     @property
@@ -39,30 +42,36 @@ class Services:
             authenticator=Authenticator(settings.auth_cache_seconds),
             cursor_secret=settings.cursor_secret or secrets.token_urlsafe(32),
             rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+            tokens=TokenVerifier(settings) if settings.jwks_url else None,
         )
 
-    async def authorize(self, api_key: str | None) -> Principal:
-        """The principal for an `ApiKey` header, allowed to read logs; raises otherwise (RateLimited
+    async def authorize(self, credential: Credential | None) -> Principal:
+        """The principal for a request's key or token, allowed to read logs; raises otherwise (RateLimited
         when the key has used up its rate)."""
-        principal = self.authenticator.cached(api_key)
-        if principal is None:
-            # Only a key not verified within AUTH_CACHE_SECONDS costs a connection.
-            async with self.database.reader() as conn:
-                principal = await self.authenticator.authenticate(conn, api_key)
+        principal = await self._principal(credential)
         # The request's log line names the key by id; the secret never leaves this function.
         note(key_id=principal.key_id)
         self.rate_limiter.check(principal.key_id)
         principal.require_read()
         return principal
 
-    async def recheck(self, api_key: str | None) -> Principal:
-        """The principal of a key that an open subscription holds, checked again (from the cache within
-        AUTH_CACHE_SECONDS): raises once the key is revoked or expired. Takes no rate-limit token."""
+    async def recheck(self, credential: Credential | None) -> Principal:
+        """The principal of a key or token that an open subscription holds, checked again (from the cache
+        within AUTH_CACHE_SECONDS): raises once the key is revoked or the token expired. Takes no rate-limit
+        token."""
+        principal = await self._principal(credential)
+        principal.require_read()
+        return principal
+
+    async def _principal(self, credential: Credential | None) -> Principal:
+        if credential is not None and credential.is_token and self.tokens is not None:
+            return await self.tokens.verify(credential.secret)
+        api_key = credential.secret if credential is not None and not credential.is_token else None
         principal = self.authenticator.cached(api_key)
         if principal is None:
+            # Only a key not verified within AUTH_CACHE_SECONDS costs a connection.
             async with self.database.reader() as conn:
                 principal = await self.authenticator.authenticate(conn, api_key)
-        principal.require_read()
         return principal
 
     async def close(self) -> None:

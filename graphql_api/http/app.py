@@ -77,7 +77,8 @@ class RequestWorkMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            release = await self.gate.enter(dict(scope["headers"]).get(b"apikey"))
+            headers = dict(scope["headers"])
+            release = await self.gate.enter(headers.get(b"apikey") or headers.get(b"authorization"))
         except RateLimited as refusal:
             note(outcome=refusal.code)
             body = {"errors": [{"message": refusal.message, "extensions": {"code": refusal.code}}]}
@@ -199,7 +200,7 @@ def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
                 CORSMiddleware,
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["ApiKey", "Content-Type", "X-Request-Id"],
+                allow_headers=["ApiKey", "Authorization", "Content-Type", "X-Request-Id"],
                 expose_headers=["X-Request-Id"],
                 max_age=600,
             )

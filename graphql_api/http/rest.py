@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from graphql_api.data import queries
-from graphql_api.data.auth import Principal, api_key_header
+from graphql_api.data.auth import Principal, request_credential
 from graphql_api.data.fields import FIELDS
 from graphql_api.data.kinds import utc
 from graphql_api.data.services import Services
@@ -179,7 +179,9 @@ def endpoint(
         services: Services = request.app.state.services
         try:
             # The key first: without one, nothing about the request is worth answering.
-            principal = await services.authorize(api_key_header(request.headers, request.query_params))
+            principal = await services.authorize(
+                request_credential(request.headers, request.query_params, tokens=services.tokens is not None)
+            )
             body = await read_body(request, services.settings.max_body_bytes)
             result = await within_time_limit(
                 services.settings.request_timeout_seconds, handler(request, services, principal, body)

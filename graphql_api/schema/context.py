@@ -9,9 +9,15 @@ from typing import Any
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from graphql_api.data.auth import Principal, api_key_header
+from graphql_api.data.auth import (
+    Credential,
+    Principal,
+    credential_from,
+    misplaced_key_hint,
+    request_credential,
+)
 from graphql_api.data.services import Services
-from graphql_api.errors import ApiError, Unauthenticated
+from graphql_api.errors import ApiError
 from graphql_api.schema.loaders import Loaders
 
 
@@ -38,20 +44,27 @@ class Context:
                     raise self._refusal
                 if self._principal is None:
                     try:
-                        self._principal = await self.services.authorize(self.api_key())
+                        self._principal = await self.services.authorize(self.credential())
                     except ApiError as refusal:
                         self._refusal = refusal
                         raise
         return self._principal
 
-    def api_key(self) -> str | None:
-        """The key the caller sent: the `ApiKey` header, or over a WebSocket the `ApiKey` entry of
-        `connection_init`'s payload (the header, when the payload has none: browsers cannot set one)."""
+    def credential(self) -> Credential | None:
+        """The key or token the caller sent: the `ApiKey` (or `Authorization: Bearer`) header, or over a
+        WebSocket the `ApiKey` (or `Authorization`) entry of `connection_init`'s payload (the headers, when
+        the payload has neither: browsers cannot set them)."""
+        tokens = self.services.tokens is not None
+        headers, query = self.request.headers, self.request.query_params
         params = self.connection_params
         if params is not None:
-            sent = [value for name, value in params.items() if name.lower() == "apikey"]
-            if len(sent) > 1:
-                raise Unauthenticated("Send ApiKey once in the connection_init payload; it has several.")
-            if sent:
-                return sent[0] if isinstance(sent[0], str) else None
-        return api_key_header(self.request.headers, self.request.query_params)
+            keys = [value for name, value in params.items() if name.lower() == "apikey"]
+            authorizations = [value for name, value in params.items() if name.lower() == "authorization"]
+            if keys or (tokens and authorizations):
+                return credential_from(
+                    keys,
+                    authorizations if tokens else [],
+                    hint=lambda: misplaced_key_hint(headers, query),
+                    where="the connection_init payload",
+                )
+        return request_credential(headers, query, tokens=tokens)

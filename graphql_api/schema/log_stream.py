@@ -187,7 +187,7 @@ class Subscription:
             while not waiter.closed:
                 if time.monotonic() - checked >= recheck_every:
                     # UNAUTHENTICATED once revoked
-                    await _riding_out(functools.partial(services.recheck, context.api_key()))
+                    await _riding_out(functools.partial(services.recheck, context.credential()))
                     checked = time.monotonic()
                 if woken:
                     message, position, more = await _next(
