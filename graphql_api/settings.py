@@ -158,6 +158,12 @@ class Settings:
     # Python's defaults and freezes nothing.
     gc_thresholds: str = "50000,20,100"
 
+    # HTTP (docs/graphql.md#http-caching-and-compression): ETags and `If-None-Match` on GET answers;
+    # gzip, Brotli or zstd by `Accept-Encoding` for answers of COMPRESSION_MIN_BYTES or more.
+    etags: bool = True
+    compression: bool = True
+    compression_min_bytes: int = 1024
+
     # Persisted documents (docs/persisted-queries.md): Apollo's automatic persisted queries, with a store
     # per process bounded in documents and bytes; and the trusted-documents mode, a manifest path
     # (GraphQL Code Generator's persisted-documents.json or Apollo's manifest) outside which nothing runs.

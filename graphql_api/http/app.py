@@ -25,6 +25,7 @@ from graphql_api.data.services import Services
 from graphql_api.errors import RateLimited
 from graphql_api.http import graphiql, home
 from graphql_api.http.body_limit import BodyLimit
+from graphql_api.http.caching import HttpCaching, compression
 from graphql_api.http.graphql_sse import GraphQLStreamView
 from graphql_api.http.graphql_view import GraphQLView
 from graphql_api.http.observability import METRICS_CONTENT_TYPE, Metrics, ObservabilityMiddleware
@@ -189,11 +190,12 @@ def _probe_routes(settings: Settings, services: Services, metrics: Metrics) -> l
 
 def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
     # Inside RequestIdMiddleware, so that the request log line carries the request id.
-    middleware = [
-        Middleware(RequestIdMiddleware),
-        Middleware(ObservabilityMiddleware, metrics=metrics),
-        Middleware(RequestWorkMiddleware, settings=settings),
-    ]
+    middleware = [Middleware(RequestIdMiddleware), Middleware(ObservabilityMiddleware, metrics=metrics)]
+    if settings.etags:  # outside compression: the tag is of the bytes that go out
+        middleware.append(Middleware(HttpCaching))
+    if settings.compression:
+        middleware.append(Middleware(compression, minimum_bytes=settings.compression_min_bytes))
+    middleware.append(Middleware(RequestWorkMiddleware, settings=settings))
     if settings.cors_origins:
         middleware.append(
             Middleware(
