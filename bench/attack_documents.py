@@ -11,9 +11,13 @@ import hashlib
 import json
 import random
 import string
+import tempfile
+import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import jwt
 from graphql import Source
 from graphql.language.lexer import Lexer
 from graphql.language.token_kind import TokenKind
@@ -40,6 +44,9 @@ class Attack:
     body: bytes
     keyed: bool = True  # sends the largest project's API key
     batch: bool = False  # a JSON array of operations: sent only when the server allows batching
+    method: str = "POST"  # GET sends no body: the document is in `path`'s query string
+    headers: tuple[tuple[str, str], ...] = ()  # more request headers
+    env: tuple[tuple[str, str], ...] = ()  # settings of the server it runs against (default: none)
 
     @property
     def tokens(self) -> int | None:
@@ -286,6 +293,47 @@ def _persisted_documents() -> list[Attack]:
     ]
 
 
+def _tokens() -> list[Attack]:
+    """Issue 17's bearer tokens (class 8), against a server with a JWKS file: an 8 KB token that is no
+    JWT, and a well-formed ES256 token under a kid the set does not have (the set is read again at most
+    once per JWKS_REFRESH_COOLDOWN_SECONDS, so this costs a signature check at most)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+
+    directory = Path(tempfile.mkdtemp(prefix="bench-jwks-"))
+    published = ec.generate_private_key(ec.SECP256R1())
+    jwks = {"keys": [{**json.loads(ECAlgorithm.to_jwk(published.public_key())), "kid": "published"}]}
+    (directory / "jwks.json").write_text(json.dumps(jwks))
+    env = (
+        ("JWKS_URL", str(directory / "jwks.json")),
+        ("JWT_ISSUER", "https://id.example.com/"),
+        ("JWT_AUDIENCE", "bench"),
+    )
+    claims = {"iss": "https://id.example.com/", "aud": "bench", "exp": 4_000_000_000, "project_id": "x"}
+    made_up = jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), "ES256", headers={"kid": "made-up"})
+    garbage = "".join(random.Random(8).choices(string.ascii_letters, k=8000))
+    body = _graphql(q.page(10))
+    return [
+        Attack("jwt_8kb_garbage", 8, "tokens: an 8 KB bearer token that is no JWT", GRAPHQL, body,
+               keyed=False, headers=(("Authorization", f"Bearer {garbage}"),), env=env),
+        Attack("jwt_unknown_kid", 8, "tokens: an ES256 token under a kid the JWKS lacks", GRAPHQL, body,
+               keyed=False, headers=(("Authorization", f"Bearer {made_up}"),), env=env),
+    ]  # fmt: skip
+
+
+def _http_caching() -> list[Attack]:
+    """Issue 17's HTTP caching and compression (class 9): a GET whose If-None-Match lists 1,000 tags,
+    and the page of 100 compressed with Brotli, the slowest of the three encodings."""
+    page = "/graphql?" + urllib.parse.urlencode({"query": q.page(10)})
+    tags = ", ".join(f'"{i:024d}"' for i in range(1_000))
+    return [
+        Attack("if_none_match_1000_tags", 9, "caching: a GET with 1,000 tags in If-None-Match", page, b"",
+               method="GET", headers=(("If-None-Match", tags),)),
+        Attack("page_100_brotli", 9, "compression: the page of 100 with Accept-Encoding: br", GRAPHQL,
+               _graphql(q.page(100)), headers=(("Accept-Encoding", "br"),)),
+    ]  # fmt: skip
+
+
 def baseline() -> Attack:
     return Attack("baseline", 0, "baseline: the page of 10 (bench/queries.py)", GRAPHQL, _graphql(q.page(10)))
 
@@ -301,6 +349,8 @@ def attacks() -> list[Attack]:
         *_statement_building(),
         *_subscriptions(),
         *_persisted_documents(),
+        *_tokens(),
+        *_http_caching(),
     ]
 
 

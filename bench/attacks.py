@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
+import brotli  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
 from bench import attack_report, attack_sockets
@@ -59,15 +60,18 @@ def send(server: Served, attack: Attack, key: str) -> dict[str, Any]:
     """One request on a connection of its own: the answer, wall milliseconds, or what went wrong."""
     if attack.path == SOCKET:
         return attack_sockets.send(server, attack, key, CLIENT_TIMEOUT)
-    headers = {"Content-Type": "application/json", "Connection": "close"}
+    headers = {"Content-Type": "application/json", "Connection": "close", **dict(attack.headers)}
     if attack.keyed:
         headers["ApiKey"] = key
     connection = http.client.HTTPConnection(HOST, server.port, timeout=CLIENT_TIMEOUT)
     started = time.monotonic()
     try:
-        connection.request("POST", attack.path, body=attack.body, headers=headers)
+        body = attack.body if attack.method == "POST" else None
+        connection.request(attack.method, attack.path, body=body, headers=headers)
         response = connection.getresponse()
         body = response.read()
+        if response.getheader("content-encoding") == "br":  # class 9 asks for Brotli
+            body = brotli.decompress(body)
         answer = f"{response.status} {_code(attack, response.status, body)}"
         timed_out = False
     except TimeoutError:
@@ -328,7 +332,10 @@ def run_attacks(
             row["skipped"] = "not started: the run's time limit was reached"
             continue
         logger.info("%s on %s", attack.title, data.server)
-        with serving(data, workers=WORKERS, inherit_settings=False, stop_seconds=STOP_SECONDS) as server:
+        environment = dict(attack.env)
+        with serving(
+            data, workers=WORKERS, env=environment, inherit_settings=False, stop_seconds=STOP_SECONDS
+        ) as server:
             _warm(server, key)
             if attack.batch and not _batching(server):
                 row["skipped"] = "batching is off (the default): the server refuses arrays"

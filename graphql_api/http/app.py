@@ -25,7 +25,7 @@ from graphql_api.data.services import Services
 from graphql_api.errors import RateLimited
 from graphql_api.http import graphiql, home
 from graphql_api.http.body_limit import BodyLimit
-from graphql_api.http.caching import HttpCaching, compression
+from graphql_api.http.caching import Compression, HttpCaching
 from graphql_api.http.graphql_sse import GraphQLStreamView
 from graphql_api.http.graphql_view import GraphQLView
 from graphql_api.http.observability import METRICS_CONTENT_TYPE, Metrics, ObservabilityMiddleware
@@ -194,7 +194,7 @@ def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
     if settings.etags:  # outside compression: the tag is of the bytes that go out
         middleware.append(Middleware(HttpCaching))
     if settings.compression:
-        middleware.append(Middleware(compression, minimum_bytes=settings.compression_min_bytes))
+        middleware.append(Middleware(Compression, minimum_bytes=settings.compression_min_bytes))
     middleware.append(Middleware(RequestWorkMiddleware, settings=settings))
     if settings.cors_origins:
         middleware.append(
