@@ -7,9 +7,11 @@ work, not a refusal of its size. Strings are drawn from a fixed seed: every run 
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import random
+import shutil
 import string
 import tempfile
 import urllib.parse
@@ -301,6 +303,7 @@ def _tokens() -> list[Attack]:
     from jwt.algorithms import ECAlgorithm
 
     directory = Path(tempfile.mkdtemp(prefix="bench-jwks-"))
+    atexit.register(shutil.rmtree, directory, True)
     published = ec.generate_private_key(ec.SECP256R1())
     jwks = {"keys": [{**json.loads(ECAlgorithm.to_jwk(published.public_key())), "kid": "published"}]}
     (directory / "jwks.json").write_text(json.dumps(jwks))

@@ -23,7 +23,7 @@ from graphql_api.data import queries, work_budget
 from graphql_api.data.ratelimit import KeyGate
 from graphql_api.data.services import Services
 from graphql_api.errors import RateLimited
-from graphql_api.http import graphiql, home
+from graphql_api.http import graphiql, home, openapi
 from graphql_api.http.body_limit import BodyLimit
 from graphql_api.http.caching import Compression, HttpCaching
 from graphql_api.http.graphql_sse import GraphQLStreamView
@@ -130,6 +130,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Route(STREAM_PATH, BodyLimit(stream, settings.max_body_bytes)),
             *_probe_routes(settings, services, metrics),
             *rest_routes(),
+            openapi.route(settings),
             *([graphiql.assets_route()] if settings.graphiql else []),
         ],
         middleware=_middleware(settings, metrics),
