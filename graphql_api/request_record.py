@@ -29,6 +29,11 @@ def note_operation(name: str | None) -> None:
     record["operation"] = label if record.get("operation") in (None, label) else "batch"
 
 
+def current_record() -> dict[str, Any] | None:
+    """The current request's record (None outside a request)."""
+    return _request.get()
+
+
 def open_record(record: dict[str, Any]) -> Token[dict[str, Any] | None]:
     """Make `record` the current request's, until `close_record(token)`."""
     return _request.set(record)

@@ -164,6 +164,11 @@ class Settings:
     compression: bool = True
     compression_min_bytes: int = 1024
 
+    # OpenTelemetry tracing (docs/tracing.md): the exporters, as the SDK's OTEL_TRACES_EXPORTER names
+    # them (`otlp`, `console`); `none`, the default here, is off. The SDK reads the other OTEL_* variables.
+    otel_traces_exporter: str = "none"
+    otel_sdk_disabled: bool = False
+
     # Persisted documents (docs/persisted-queries.md): Apollo's automatic persisted queries, with a store
     # per process bounded in documents and bytes; and the trusted-documents mode, a manifest path
     # (GraphQL Code Generator's persisted-documents.json or Apollo's manifest) outside which nothing runs.
@@ -210,6 +215,10 @@ class Settings:
             raise ValueError(f"JWT_LEEWAY_SECONDS: between 0 and 300, got {self.jwt_leeway_seconds}")
 
         self.gc_threshold_values()  # refused at start, not when a worker starts
+
+    @property
+    def tracing(self) -> bool:
+        return self.otel_traces_exporter.strip().lower() not in ("", "none") and not self.otel_sdk_disabled
 
     def gc_threshold_values(self) -> tuple[int, int, int] | None:
         """GC_THRESHOLDS as gc.set_threshold takes them, None for Python's own."""

@@ -128,6 +128,10 @@ class CompiledExecution:
     def close(self) -> None:
         self._runner.close()
 
+    def wrap_runner(self, wrap: Any) -> None:
+        """Run statements through `wrap(runner)` (tracing: http/otel.py)."""
+        self._runner = wrap(self._runner)
+
     def sql(self) -> list[str]:
         """The SQL of the compiled statements remembered now (for tests and the benchmark)."""
         return [

@@ -146,12 +146,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 def _graphql_view(settings: Settings, services: Services) -> tuple[CompiledExecution | None, GraphQLView]:
     """The schema's view, and the compiled path it runs on when COMPILED_EXECUTION is on."""
     schema = build_schema(settings)
+    if settings.tracing:
+        from graphql_api.http import otel
+
+        otel.instrument(schema, services.database)
     # Installed last, after every extension of build_schema, so that it runs after all validation.
     compiled = (
         compiler.install(schema, services, cache_size=settings.compiled_cache_size)
         if settings.compiled_execution
         else None
     )
+    if settings.tracing and compiled is not None:
+        otel.instrument_compiled(compiled, services.database)
     graphql = GraphQLView(
         services,
         compiled=compiled,
@@ -192,6 +198,10 @@ def _probe_routes(settings: Settings, services: Services, metrics: Metrics) -> l
 def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
     # Inside RequestIdMiddleware, so that the request log line carries the request id.
     middleware = [Middleware(RequestIdMiddleware), Middleware(ObservabilityMiddleware, metrics=metrics)]
+    if settings.tracing:
+        from graphql_api.http import otel
+
+        middleware = [*otel.middleware(), *middleware, Middleware(otel.RequestSpan)]
     if settings.etags:  # outside compression: the tag is of the bytes that go out
         middleware.append(Middleware(HttpCaching))
     if settings.compression:
@@ -217,8 +227,11 @@ def _lifespan(
     """Nothing to start (connections open on demand); at shutdown, close what the app holds."""
 
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        provider = getattr(app.state, "tracer_provider", None)
+        if provider is not None:
+            provider.shutdown()  # what the batch processor holds goes out
         metrics.close()
         if compiled is not None:
             compiled.close()
@@ -231,7 +244,13 @@ def app_from_env() -> Starlette:
     """The factory `graphql-api serve` hands to uvicorn (each worker builds its own), in a process tuned
     for serving (GC_THRESHOLDS)."""
     settings = Settings.from_env()
+    provider = None
+    if settings.tracing:
+        from graphql_api.http import otel
+
+        provider = otel.configure_provider(settings.otel_traces_exporter)
     app = create_app(settings)
+    app.state.tracer_provider = provider
     thresholds = settings.gc_threshold_values()
     if thresholds is not None:
         gc.set_threshold(*thresholds)
