@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -214,6 +215,17 @@ class Settings:
         if not 0 <= self.jwt_leeway_seconds <= 300:
             raise ValueError(f"JWT_LEEWAY_SECONDS: between 0 and 300, got {self.jwt_leeway_seconds}")
 
+        exporters = {name.strip().lower() for name in self.otel_traces_exporter.split(",")} - {""}
+        if exporters - {"otlp", "console", "none"}:
+            raise ValueError(
+                f"OTEL_TRACES_EXPORTER: use otlp, console or none (or otlp,console), "
+                f"got {self.otel_traces_exporter!r}"
+            )
+        if self.tracing and importlib.util.find_spec("opentelemetry.instrumentation.asgi") is None:
+            raise ValueError(
+                "OTEL_TRACES_EXPORTER: tracing needs OpenTelemetry, which is not installed: "
+                "pip install 'graphql_api[otel]' (or set OTEL_TRACES_EXPORTER=none)"
+            )
         self.gc_threshold_values()  # refused at start, not when a worker starts
 
     @property

@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from starlette.testclient import TestClient
 
+from graphql_api.cli.commands import main
 from graphql_api.http.app import create_app
 from graphql_api.settings import Settings
 from tests.factories import Factory
@@ -163,3 +164,12 @@ def test_serve_exports_spans_where_otel_traces_exporter_says(database_url: str, 
         printed = output.read_text()
     assert "POST /graphql Logs" in printed
     assert '"service.name": "whatsapp-logs-test"' in printed
+
+
+def test_an_exporter_the_server_does_not_know_is_one_line_before_it_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "jaeger")
+    assert main(["serve"]) != 0
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "OTEL_TRACES_EXPORTER" in line and "'jaeger'" in line
