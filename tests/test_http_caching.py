@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -144,3 +145,21 @@ def test_both_can_be_turned_off(client: TestClient, key: str) -> None:
     response = get(client, key, **{"Accept-Encoding": "gzip"})
     assert "etag" not in response.headers
     assert "content-encoding" not in response.headers
+
+
+def test_a_persisted_query_by_get_has_an_etag_and_answers_304(client: TestClient, key: str) -> None:
+    digest = hashlib.sha256(PAGE.encode()).hexdigest()
+    extensions = json.dumps({"persistedQuery": {"version": 1, "sha256Hash": digest}})
+    registered = client.post(
+        "/graphql", json={"query": PAGE, "extensions": json.loads(extensions)}, headers={"ApiKey": key}
+    )
+    assert "errors" not in registered.json()
+    by_hash = client.get("/graphql", params={"extensions": extensions}, headers={"ApiKey": key})
+    assert len(by_hash.json()["data"]["whatsAppLogs"]) == 30
+    assert by_hash.headers["cache-control"] == "private, no-cache"
+    again = client.get(
+        "/graphql",
+        params={"extensions": extensions},
+        headers={"ApiKey": key, "If-None-Match": by_hash.headers["etag"]},
+    )
+    assert (again.status_code, again.content) == (304, b"")
