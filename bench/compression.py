@@ -9,8 +9,6 @@ CPU per request and the bytes of one answer per encoding (medians over rounds).
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import statistics
 import sys
@@ -18,8 +16,8 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
+from bench import comparison
 from bench import queries as q
-from bench.data import dataset_arguments, plan_for, prepare, prepare_postgresql
 from bench.floor import Run, load
 from bench.load import post_body
 from bench.server import Served, serving
@@ -66,38 +64,19 @@ def measure(data: Any, rounds: int, seconds: float) -> dict[str, Any]:
     return result
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench.compression", description=__doc__)
-    parser.add_argument("--logs", type=int, default=200_000, help="logs in the database (default 200,000)")
-    parser.add_argument("--projects", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--quick", action="store_true", help="2 rounds of 2 s")
-    dataset_arguments(parser, postgresql="measure on this PostgreSQL server instead of SQLite")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-    rounds, seconds = (2, 2.0) if args.quick else (args.rounds, args.seconds)
-    plan = plan_for(args.logs, args.projects)
-    data = (
-        prepare_postgresql(plan, args.postgresql, rebuild=args.rebuild)
-        if args.postgresql
-        else prepare(plan, cache=args.cache, rebuild=args.rebuild)
-    )
-    result = {"backend": data.backend, "logs": args.logs, "rounds": rounds, "seconds": seconds}
-    result.update(measure(data, rounds, seconds))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+def report(result: dict[str, Any]) -> None:
     for page in ("page_100", "page_10"):
         for name, figures in result[page].items():
             print(
                 f"{page} {name:>10}: {figures['req_s']:>6} req/s  p99 {figures['p99_ms']:>6} ms  "
                 f"{figures['cpu_ms_per_request']:.3f} ms CPU/req  {figures['answer_bytes']:>7} bytes"
             )
-    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return comparison.run(
+        argv, comparison.build_parser("python -m bench.compression", __doc__), measure, report
+    )
 
 
 if __name__ == "__main__":

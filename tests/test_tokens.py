@@ -115,6 +115,12 @@ def overrides(jwks: JwksServer) -> dict[str, Any]:
     }
 
 
+def token_settings(database_url: str, jwks_url: str, **changes: Any) -> Settings:
+    """A server that takes tokens from `jwks_url`, with the suite's settings (no key cache)."""
+    values = {"auth_cache_seconds": 0, "jwt_issuer": ISSUER, "jwt_audience": AUDIENCE, **changes}
+    return Settings(database_url=database_url, jwks_url=jwks_url, **values)
+
+
 @pytest.fixture
 def project(factory: Factory) -> str:
     project = factory.project("Tokens")
@@ -298,15 +304,9 @@ def test_a_rotated_key_is_fetched_on_its_first_token_and_a_removed_one_stops_wor
 def test_tokens_with_made_up_kids_cannot_make_the_server_read_the_set_per_request(
     database_url: str, jwks: JwksServer, keys: dict[str, SigningKey], project: str
 ) -> None:
-    settings = Settings(
-        database_url=database_url,
-        auth_cache_seconds=0,
-        jwks_url=jwks.url,
-        jwt_issuer=ISSUER,
-        jwt_audience=AUDIENCE,
-        jwks_refresh_cooldown_seconds=60,
-    )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(
+        create_app(token_settings(database_url, jwks.url, jwks_refresh_cooldown_seconds=60))
+    ) as client:
         assert "errors" not in post(client, keys["ES256"].sign(claims(project)))
         for _ in range(20):
             made_up = jwt.encode(
@@ -333,10 +333,7 @@ def test_a_jwks_file_works_like_a_url(
 ) -> None:
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps({"keys": [keys["EdDSA"].jwk]}))
-    settings = Settings(
-        database_url=database_url, jwks_url=str(path), jwt_issuer=ISSUER, jwt_audience=AUDIENCE
-    )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(token_settings(database_url, str(path)))) as client:
         assert post(client, keys["EdDSA"].sign(claims(project)))["data"]["whatsAppLogCount"] == 3
         assert refused(post(client, keys["RS256"].sign(claims(project))))[0] == "UNAUTHENTICATED"
 
@@ -344,14 +341,7 @@ def test_a_jwks_file_works_like_a_url(
 def test_a_token_opens_subscriptions_and_its_expiry_ends_them(
     database_url: str, jwks: JwksServer, keys: dict[str, SigningKey], project: str
 ) -> None:
-    settings = Settings(
-        database_url=database_url,
-        auth_cache_seconds=0,
-        jwks_url=jwks.url,
-        jwt_issuer=ISSUER,
-        jwt_audience=AUDIENCE,
-        jwt_leeway_seconds=0,
-    )
+    settings = token_settings(database_url, jwks.url, jwt_leeway_seconds=0)
     token = keys["ES256"].sign(claims(project, exp=int(time.time()) + 3))
     stream = "subscription { whatsAppLogStream { cursor logs { id } } }"
     with TestClient(create_app(settings)) as client:
