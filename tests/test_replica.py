@@ -141,7 +141,9 @@ def test_a_read_cancelled_by_a_conflict_with_replay_is_service_unavailable(
         started = time.monotonic()
         # An ACCESS EXCLUSIVE lock on the primary is replayed on the standby, which then cancels every
         # read holding the tables (40001 "canceling statement due to conflict with recovery").
-        deadline = started + 20
+        # A conflict needs a read in flight when the lock is replayed: on a loaded machine that can take a
+        # while (one CI run saw none in 20 s; alone it comes within a second or two).
+        deadline = started + 60
         while not any("conflict with recovery" in w for w in server.warnings_logged()):
             assert time.monotonic() < deadline, "no read was cancelled by replay"
             primary.script(
