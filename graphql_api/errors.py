@@ -13,6 +13,8 @@ READ_PERMISSION_NAMES = (
 )
 
 INVALID_KEY_MESSAGE = "Invalid or missing API key."
+# Every refused bearer token, whatever the reason (docs/tokens.md).
+INVALID_TOKEN_MESSAGE = "Invalid or expired token."
 FORBIDDEN_MESSAGE = (
     "You do not have permissions to read WhatsApp Log. You need one of these permissions: "
     + ", ".join(READ_PERMISSION_NAMES)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import Headers, QueryParams
 
 from graphql_api.data import queries
-from graphql_api.errors import Forbidden, Unauthenticated
+from graphql_api.errors import INVALID_TOKEN_MESSAGE, Forbidden, Unauthenticated
 
 # A recognisable prefix lets secret scanners find leaked keys.
 SECRET_PREFIX = "wal_"
@@ -99,7 +99,7 @@ def credential_from(
         scheme, _, token = str(authorizations[0]).strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated(
-                "Invalid or expired token.", hint="Send the token as `Authorization: Bearer <token>`."
+                INVALID_TOKEN_MESSAGE, hint="Send the token as `Authorization: Bearer <token>`."
             )
         return Credential(token.strip(), is_token=True)
     if keys:

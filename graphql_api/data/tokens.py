@@ -17,12 +17,11 @@ import jwt
 from jwt import PyJWK, PyJWKClient, PyJWKSet
 
 from graphql_api.data.auth import Principal
-from graphql_api.errors import ServiceUnavailable, Unauthenticated
+from graphql_api.errors import INVALID_TOKEN_MESSAGE, ServiceUnavailable, Unauthenticated
 from graphql_api.settings import Settings
 
 logger = logging.getLogger("graphql_api.tokens")
 
-INVALID_TOKEN_MESSAGE = "Invalid or expired token."
 # Asymmetric signatures only: never `none`, never HMAC (a public key used as an HMAC secret is the classic
 # algorithm-confusion forgery).
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
