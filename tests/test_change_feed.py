@@ -16,7 +16,7 @@ from sqlalchemy.pool import NullPool
 from graphql_api.data import feed_queries
 from graphql_api.data.feed_queries import FeedPosition
 from graphql_api.data.fields import LOG
-from graphql_api.data.queries import LogScope
+from graphql_api.settings import Settings
 from tests.factories import Factory
 
 T = TypeVar("T")
@@ -48,17 +48,18 @@ def run(url: str, work: Callable[[Callable[[], Awaitable[AsyncConnection]]], Awa
 class Reader:
     """One stream's reads: the place it got to and every log id it was given, in order."""
 
-    def __init__(self, conn: AsyncConnection, scope: LogScope, start: FeedPosition, limit: int = 50) -> None:
-        self.conn, self.scope, self.position, self.limit = conn, scope, start, limit
+    def __init__(self, conn: AsyncConnection, project: str, start: FeedPosition, limit: int = 50) -> None:
+        self.conn, self.project, self.position, self.limit = conn, project, start, limit
+        self.batches = feed_queries.BatchReader(
+            where=None, settings=Settings(), limit=limit, fields=["status"], dialect=conn.dialect
+        )
         self.seen: list[str] = []
 
     async def read(self) -> list[str]:
         """Every batch there is now; the ids read."""
         got: list[str] = []
         while True:
-            batch = await feed_queries.read_batch(
-                self.conn, scope=self.scope, after=self.position, limit=self.limit, fields=["status"]
-            )
+            batch = await self.batches.read(self.conn, self.project, self.position)
             await self.conn.rollback()  # each read in a transaction of its own, as requests do
             self.position = batch.position
             got += [row.id for row in batch.rows]
@@ -93,7 +94,7 @@ def test_a_transaction_that_began_first_and_commits_last_is_not_skipped(
         first, second, conn = await connect(), await connect(), await connect()
         start = FeedPosition(await feed_queries.feed_bound(conn))
         await conn.rollback()
-        reader = Reader(conn, LogScope(project), start, limit)
+        reader = Reader(conn, project, start, limit)
         early, late = factory.log_row(project), factory.log_row(project)
         # Begins first: the lower transaction id.
         await first.execute(insert(LOG).values(factory.log_row(elsewhere)))
@@ -118,7 +119,7 @@ def test_many_interleaved_writers_are_each_read_once(database_url: str, factory:
 
     async def work(connect: Callable[[], Awaitable[AsyncConnection]]) -> None:
         conn = await connect()
-        reader = Reader(conn, LogScope(project), FeedPosition(await feed_queries.feed_bound(conn)), 3)
+        reader = Reader(conn, project, FeedPosition(await feed_queries.feed_bound(conn)), 3)
         await conn.rollback()
         writers = [await connect() for _ in own]
         for writer, own_project in zip(writers, own, strict=True):  # all begun, in this order
@@ -144,7 +145,7 @@ def test_changes_come_again_and_deleted_or_foreign_logs_never(database_url: str,
 
     async def work(connect: Callable[[], Awaitable[AsyncConnection]]) -> None:
         writer, conn = await connect(), await connect()
-        reader = Reader(conn, LogScope(project), FeedPosition(await feed_queries.feed_bound(conn)))
+        reader = Reader(conn, project, FeedPosition(await feed_queries.feed_bound(conn)))
         await conn.rollback()
         mine, deleted, foreign = factory.log_row(project), factory.log_row(project), factory.log_row(other)
         await writer.execute(insert(LOG).values([mine, deleted, foreign]))
@@ -166,7 +167,7 @@ def test_an_uncommitted_write_is_read_once_committed(database_url: str, factory:
 
     async def work(connect: Callable[[], Awaitable[AsyncConnection]]) -> None:
         writer, conn = await connect(), await connect()
-        reader = Reader(conn, LogScope(project), FeedPosition(await feed_queries.feed_bound(conn)))
+        reader = Reader(conn, project, FeedPosition(await feed_queries.feed_bound(conn)))
         await conn.rollback()
         row = factory.log_row(project)
         await writer.execute(insert(LOG).values(row))

@@ -20,7 +20,7 @@ from sqlalchemy.pool import NullPool
 from starlette.testclient import TestClient
 
 from graphql_api.data import writes
-from graphql_api.data.fields import LOG
+from graphql_api.data.fields import FIELDS, LOG, RELATIONS
 from graphql_api.http.app import create_app
 from graphql_api.settings import Settings
 from tests.conftest import StatementCounter
@@ -87,6 +87,43 @@ def test_a_stream_sends_logs_written_after_it_started_and_their_changes(
         changed, _ = socket.logs("1", 1)
         assert [(log["id"], log["status"]) for log in changed] == [(written[1], "Delivered")]
         socket.nothing("1", 0.5)
+
+
+EVERY_FIELD = " ".join(
+    [*(f.name for f in FIELDS.values()), *(f"{name} {{ id {r.label} }}" for name, r in RELATIONS.items())]
+)
+
+
+def test_a_streamed_log_reads_as_the_query_reads_it_every_field_and_relation(
+    client: TestClient, factory: Factory, project: str, key: str
+) -> None:
+    # The stream reads a batch and the records it links to in one statement of its own (on PostgreSQL
+    # through asyncpg itself): each value must come out as the query path gives it.
+    elsewhere = factory.project("Elsewhere")
+    own = {
+        r.fk_column.key: factory.related(name, project) for name, r in RELATIONS.items() if name != "project"
+    }
+    foreign = {
+        r.fk_column.key: factory.related(name, elsewhere) for name, r in RELATIONS.items() if r.project_scoped
+    }
+    stream = f"subscription {{ whatsAppLogStream {{ cursor logs {{ {EVERY_FIELD} }} }} }}"
+    with connect(client, key) as socket:
+        socket.subscribe("1", stream, {})
+        assert socket.next_data("1")["whatsAppLogStream"]["logs"] == []
+        linked = factory.log(project, to_number="+15550001", whatsapp_cost_in_usd_cents=7, **own)
+        linked_elsewhere = factory.log(project, **{**foreign, "user_id": None})
+        bare = factory.log(project, **dict.fromkeys(own, None))
+        streamed, _ = socket.logs("1", 3)
+    query = f"query($ids: [ID!]) {{ whatsAppLogs(where: {{ id: {{ in: $ids }} }}) {{ {EVERY_FIELD} }} }}"
+    response = client.post(
+        "/graphql",
+        headers={"ApiKey": key},
+        json={"query": query, "variables": {"ids": [linked, linked_elsewhere, bare]}},
+    )
+    queried = {log["id"]: log for log in response.json()["data"]["whatsAppLogs"]}
+    assert {log["id"]: log for log in streamed} == queried
+    assert queried[linked]["incident"]["id"] == own["incident_id"]
+    assert queried[linked_elsewhere]["incident"] is None  # another project's, invisible on both
 
 
 def test_a_log_that_stops_matching_or_is_deleted_is_not_sent_again(

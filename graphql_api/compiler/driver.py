@@ -1,8 +1,8 @@
 """Compiled statements as the database driver takes them: SQL text and positional parameters.
 
-SQLAlchemy compiles each statement once (IN lists expanded, values bound, never interpolated); the
-bind processors of the column types (UUID text, UTC timestamps) are applied here once too, so that a
-request only fills in the caller's project id and hands the SQL to the driver.
+SQLAlchemy compiles each statement once (IN lists expanded, values bound, never interpolated, the bind
+processors of the column types applied: data/driver_sql.py), so that a request only fills in the
+caller's project id and hands the SQL to the driver.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
 
 from graphql_api.compiler.statements import PROJECT_PARAM
+from graphql_api.data.driver_sql import compile_positional
 
 
 @dataclass(frozen=True)
@@ -35,27 +36,10 @@ class DriverStatement:
 
 
 def to_driver(statement: Select[Any], dialect: Dialect) -> DriverStatement:
-    compiled = statement.compile(dialect=dialect)
-    # IN lists expanded to one parameter per value, as SQLAlchemy's own execution expands them.
-    expanded = compiled.construct_expanded_state()
-    # Type processors (GUID, UTCDateTime...) as that execution would apply them.
-    processors: dict[str, Any] = {
-        **compiled._bind_processors,  # noqa: SLF001
-        **expanded.processors,
-    }
-    params: list[Any] = []
-    slots: list[int] = []
-    for index, name in enumerate(expanded.positiontup or ()):
-        if name == PROJECT_PARAM:
-            slots.append(index)
-            params.append(None)
-            continue
-        value = expanded.parameters[name]
-        processor = processors.get(name)
-        params.append(processor(value) if processor is not None and value is not None else value)
+    positional = compile_positional(statement, dialect, given=(PROJECT_PARAM,))
     return DriverStatement(
-        sql=expanded.statement,
-        params=tuple(params),
-        project_slots=tuple(slots),
-        project_processor=processors.get(PROJECT_PARAM),
+        sql=positional.sql,
+        params=positional.params,
+        project_slots=positional.slots.get(PROJECT_PARAM, ()),
+        project_processor=positional.processors.get(PROJECT_PARAM),
     )

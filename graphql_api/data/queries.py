@@ -8,7 +8,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Result, Row, Select, Table, func, select, true
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    FromClause,
+    Result,
+    Row,
+    Select,
+    Table,
+    func,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from graphql_api.data import models
@@ -27,7 +38,7 @@ ProjectId = str | BindParameter[str]
 
 
 @lru_cache(maxsize=1024)
-def _record_type(keys: tuple[str, ...]) -> Any:
+def record_type(keys: tuple[str, ...]) -> Any:
     return namedtuple("Record", keys)  # noqa: PYI024 - a new type per column set, made at run time
 
 
@@ -38,7 +49,7 @@ def records(result: Result[Any]) -> list[Any]:
     "__await__")`); a SQLAlchemy Row answers that through its key-lookup fallback, raising and
     catching an exception each time, hundreds of times a page. A named tuple answers at C speed.
     """
-    make = _record_type(tuple(result.keys()))._make
+    make = record_type(tuple(result.keys()))._make
     return [make(row) for row in result]
 
 
@@ -227,9 +238,12 @@ async def load_related(
     return {row.id: row for row in records(await conn.execute(stmt))}
 
 
-def related_scope(relation: Relation, project_id: ProjectId) -> ColumnElement[bool]:
-    """The related records a key may see: its own project's (users span projects; the project itself)."""
-    table = relation.table
+def related_scope(
+    relation: Relation, project_id: ProjectId, *, table: FromClause | None = None
+) -> ColumnElement[bool]:
+    """The related records a key may see: its own project's (users span projects; the project itself).
+    `table`: an alias of the relation's table to say it of."""
+    table = relation.table if table is None else table
     if relation.project_scoped:
         return table.c.project_id == project_id
     if relation is PROJECT:

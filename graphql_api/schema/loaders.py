@@ -52,6 +52,11 @@ class Loaders:
                 found = await queries.load_related(conn, relation=relation, project_id=project_id, ids=ids)
                 known.update({record_id: found.get(record_id) for record_id in ids})
 
+    def add(self, related: dict[str, dict[str, Any]]) -> None:
+        """Records loaded already (relation name -> {id: row, or None}), as `preload` would have."""
+        for name, rows in related.items():
+            self._preloaded.setdefault(name, {}).update(rows)
+
     def get(self, relation_name: str, record_id: str) -> Any:
         """The related row (or None) when preloaded, else an awaitable from the DataLoader."""
         preloaded = self._preloaded.get(relation_name)

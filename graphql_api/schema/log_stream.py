@@ -30,7 +30,7 @@ from graphql_api.schema import roots
 from graphql_api.schema.context import Context
 from graphql_api.schema.inputs import Where
 from graphql_api.schema.loaders import Loaders
-from graphql_api.schema.selection import LogSelection, log_selection
+from graphql_api.schema.selection import log_selection
 from graphql_api.schema.types import WhatsAppLog
 
 Info = strawberry.Info[Context, None]
@@ -67,7 +67,6 @@ async def _read(
     spec: roots.LogStream,
     reader: feed_queries.BatchReader,
     position: FeedPosition | None,
-    selection: LogSelection,
 ) -> _Read:
     """The next batch after `position` (None: from now), its relations loaded, as one request would."""
     settings = context.settings
@@ -81,13 +80,9 @@ async def _read(
                     if position is None:  # a stream that starts now: nothing to read before it
                         batch = FeedBatch([], FeedPosition(await feed_queries.feed_bound(conn)))
                     else:
-                        batch = await reader.read(conn, position, context.services.streams.bound)
-                        await loaders.preload(
-                            conn,
-                            project_id=principal.project_id,
-                            relations=selection.relations,
-                            rows=batch.rows,
-                        )
+                        bound = context.services.streams.bound
+                        batch = await reader.read(conn, principal.project_id, position, bound)
+                        loaders.add(batch.related)
     except TimeoutError:
         raise Timeout() from None
     cursor = spec.cursor(context.services.cursor_secret, principal.project_id, batch.position)
@@ -171,10 +166,12 @@ class Subscription:
         position = spec.start(services.cursor_secret, principal.project_id)
         selection = log_selection(info, ("logs",))
         reader = feed_queries.BatchReader(
-            scope=spec.scope(principal.project_id, context.settings),
+            where=spec.where,
+            settings=context.settings,
             limit=spec.batch_size,
             fields=selection.fields,
-            dialect=services.database.read_engine.dialect.name,
+            relations=selection.relations,
+            dialect=services.database.read_engine.dialect,
         )
         # What a read depends on besides the project and the place: streams that agree share it.
         # As one string: its hash is computed once, not at every read.
@@ -193,7 +190,7 @@ class Subscription:
                     message, position, more = await _next(
                         context,
                         (reads, position),
-                        functools.partial(_read, context, spec, reader, position, selection),
+                        functools.partial(_read, context, spec, reader, position),
                         # where "now" is must not be an earlier stream's "now"
                         lasting=position is not None,
                         first=first,
