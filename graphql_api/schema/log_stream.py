@@ -76,7 +76,7 @@ async def _read(
     try:
         async with asyncio.timeout(settings.request_timeout_seconds):
             with work_budget.budget(settings.request_work_seconds):
-                async with context.services.database.reader() as conn:
+                async with context.services.database.reader(ping_recent=False) as conn:
                     if position is None:  # a stream that starts now: nothing to read before it
                         batch = FeedBatch([], FeedPosition(await feed_queries.feed_bound(conn)))
                     else:
