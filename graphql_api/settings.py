@@ -151,6 +151,8 @@ class Settings:
     compiled_execution: bool = True
     # Plans and compiled statements remembered per process (bounded).
     compiled_cache_size: int = 512
+    # Repeated GraphQL POSTs answered before the app's layers, with the same checks (http/fast_lane.py).
+    fast_lane: bool = True
 
     # The cyclic garbage collector of each server process (gc.set_threshold: young collections every
     # this many allocations, then how many young per middle and middle per full), and gc.freeze() of

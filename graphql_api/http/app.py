@@ -26,6 +26,7 @@ from graphql_api.errors import RateLimited
 from graphql_api.http import graphiql, home, openapi
 from graphql_api.http.body_limit import BodyLimit
 from graphql_api.http.caching import Compression, HttpCaching
+from graphql_api.http.fast_lane import FastLane
 from graphql_api.http.graphql_sse import GraphQLStreamView
 from graphql_api.http.graphql_view import GraphQLView
 from graphql_api.http.observability import METRICS_CONTENT_TYPE, Metrics, ObservabilityMiddleware
@@ -38,6 +39,11 @@ STREAM_PATH = "/graphql/stream"  # GraphQL over Server-Sent Events (http/graphql
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+def request_id_for(sent: str) -> str:
+    """The request's id: the client's `X-Request-Id` when it is a sane one, else a new one."""
+    return sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
+
+
 class RequestIdMiddleware:
     """Every response carries `X-Request-Id`: the client's, when it sent a sane one, else a new one."""
 
@@ -48,8 +54,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
+        request_id = request_id_for(dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1"))
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:
@@ -66,10 +71,10 @@ class RequestWorkMiddleware:
     """Every request gets its budget of database work (REQUEST_WORK_SECONDS, see work_budget), and waits
     its turn when its key already has MAX_REQUESTS_PER_KEY requests in progress (ratelimit.KeyGate)."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, gate: KeyGate) -> None:
         self.app = app
         self.seconds = settings.request_work_seconds
-        self.gate = KeyGate(settings.max_requests_per_key, settings.pool_timeout)
+        self.gate = gate  # shared with the fast lane: one count of a key's requests in progress
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # An event stream lasts as long as its subscription: StreamHub bounds those, and each of its
@@ -103,12 +108,21 @@ class _App(Starlette):
     def __init__(self, *args: Any, subscriptions: ASGIApp, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._subscriptions = subscriptions
+        self.lane: FastLane | None = None  # repeated GraphQL POSTs, answered before every layer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == "/graphql":
             scope["app"] = self
             await self._subscriptions(scope, receive, send)
             return
+        if self.lane is not None and scope["type"] == "http":
+            scope["app"] = self
+            await self.lane(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    async def layered(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app with all its layers (what the fast lane hands on)."""
         await super().__call__(scope, receive, send)
 
 
@@ -119,12 +133,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     metrics.instrument(services.database)
     compiled, graphql = _graphql_view(settings, services)
     stream = GraphQLStreamView(services, schema=graphql.schema, graphql_ide=None, documents=graphql.documents)
+    gate = KeyGate(settings.max_requests_per_key, settings.pool_timeout)
+    # Every method reaches the view, which refuses all but GET and POST with a JSON body.
+    graphql_route = Route("/graphql", BodyLimit(graphql, settings.max_body_bytes))
     app = _App(
         subscriptions=graphql,
         routes=[
             home.route(settings),
-            # Every method reaches the view, which refuses all but GET and POST with a JSON body.
-            Route("/graphql", BodyLimit(graphql, settings.max_body_bytes)),
+            graphql_route,
             # Subscriptions: graphql-transport-ws (docs/subscriptions.md); _App hands them over first.
             WebSocketRoute("/graphql", graphql),
             Route(STREAM_PATH, BodyLimit(stream, settings.max_body_bytes)),
@@ -133,10 +149,19 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             openapi.route(settings),
             *([graphiql.assets_route()] if settings.graphiql else []),
         ],
-        middleware=_middleware(settings, metrics),
+        middleware=_middleware(settings, metrics, gate),
         exception_handlers={404: home.http_error, 405: home.http_error},
         lifespan=_lifespan(services, metrics, compiled),
     )
+    if settings.fast_lane:
+        app.lane = FastLane(
+            app.layered,
+            view=graphql,
+            metrics=metrics,
+            gate=gate,
+            route=graphql_route,
+            request_id=request_id_for,
+        )
     app.state.services = services
     app.state.compiled = compiled
     app.state.metrics = metrics
@@ -195,7 +220,7 @@ def _probe_routes(settings: Settings, services: Services, metrics: Metrics) -> l
     ]
 
 
-def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
+def _middleware(settings: Settings, metrics: Metrics, gate: KeyGate) -> list[Middleware]:
     # Inside RequestIdMiddleware, so that the request log line carries the request id.
     middleware = [Middleware(RequestIdMiddleware), Middleware(ObservabilityMiddleware, metrics=metrics)]
     if settings.tracing:
@@ -206,7 +231,7 @@ def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
         middleware.append(Middleware(HttpCaching))
     if settings.compression:
         middleware.append(Middleware(Compression, minimum_bytes=settings.compression_min_bytes))
-    middleware.append(Middleware(RequestWorkMiddleware, settings=settings))
+    middleware.append(Middleware(RequestWorkMiddleware, settings=settings, gate=gate))
     if settings.cors_origins:
         middleware.append(
             Middleware(

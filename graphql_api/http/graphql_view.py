@@ -22,7 +22,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from graphql_api.compiler import CompiledExecution, RawJSON, compiled_response
 from graphql_api.data.services import Services
 from graphql_api.errors import ApiError
-from graphql_api.http import negotiation, time_limit
+from graphql_api.http import fast_lane, negotiation, time_limit
 from graphql_api.http.graphiql import page_html
 from graphql_api.http.graphql_ws import SendWatch, TransportWSHandler, WebSocketAdapter
 from graphql_api.http.observability import graphql_outcome
@@ -297,8 +297,25 @@ class GraphQLView(GraphQL[Context, None]):
             return None
         # A plan the compiled path knew: the document passed the whole pipeline before.
         self.documents.remember(resolved.registration)
+        if resolved.registration is None and data.keys() <= _PLAIN_BODY and not result.errors:
+            # The same bytes again are for the fast lane to answer (http/fast_lane.py).
+            setattr(request.state, fast_lane.LEARNED, fast_lane.Known(query, operation_name, variables))
         body = await self.process_result(request, result)
         return Response(self.encode_json(body), media_type="application/json")
+
+    async def respond(self, request: Request, result: ExecutionResult, media_type: str) -> Response:
+        """The answer to a request of one operation whose result came from the compiled path directly
+        (the fast lane's, for results with errors), as `_answer` gives it."""
+        request.state.media_type = media_type
+        body = await self.process_result(request, result)
+        response = Response(self.encode_json(body), media_type="application/json")
+        response.status_code, headers = negotiation.status(request.state.graphql_bodies, media_type)
+        response.headers.update(headers)
+        response.headers["content-type"] = media_type
+        return response
+
+
+_PLAIN_BODY = frozenset({"query", "operationName", "variables"})
 
 
 def _bytes(encoded: str | bytes) -> bytes:

@@ -211,39 +211,43 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send_and_watch)
         finally:
             close_record(token)
-            self._finish(scope, record, status, time.perf_counter() - start)
+            record_request(self.metrics, scope, record, status, time.perf_counter() - start)
 
-    def _finish(self, scope: Scope, record: dict[str, Any], status: int, seconds: float) -> None:
-        route = scope.get("route")
-        route_label = getattr(route, "path", None) or "unmatched"
-        operation = record.get("operation")
-        outcome = record.get("outcome")
-        if outcome not in _OUTCOMES:
-            outcome = "ok" if status < 400 else f"http_{status // 100}xx"
-        operation_label = self.metrics.operation_label(operation)
-        self.metrics.requests.labels(route_label, operation_label, outcome).inc()
-        self.metrics.duration.labels(route_label, operation_label).observe(seconds)
-        self.metrics.observe_pools_now_and_then()
-        duration_ms = round(seconds * 1000, 2)
-        path = scope.get("path", "")
-        access_logger.info(
-            "%s %s %s %s %s %.2fms",
-            scope.get("method", ""),
-            path,
-            status,
-            outcome,
-            operation or "-",
-            duration_ms,
-            extra={
-                "request_id": scope.get("state", {}).get("request_id"),
-                "method": scope.get("method"),
-                "path": path,
-                "route": route_label,
-                # The name as sent (truncated) in the log: logs are for finding one request.
-                "operation": operation[:100] if operation else None,
-                "key_id": record.get("key_id"),
-                "status": status,
-                "outcome": outcome,
-                "duration_ms": duration_ms,
-            },
-        )
+
+def record_request(
+    metrics: Metrics, scope: Scope, record: dict[str, Any], status: int, seconds: float
+) -> None:
+    """The metrics and the log line of one request that was answered with `status` in `seconds`."""
+    route = scope.get("route")
+    route_label = getattr(route, "path", None) or "unmatched"
+    operation = record.get("operation")
+    outcome = record.get("outcome")
+    if outcome not in _OUTCOMES:
+        outcome = "ok" if status < 400 else f"http_{status // 100}xx"
+    operation_label = metrics.operation_label(operation)
+    metrics.requests.labels(route_label, operation_label, outcome).inc()
+    metrics.duration.labels(route_label, operation_label).observe(seconds)
+    metrics.observe_pools_now_and_then()
+    duration_ms = round(seconds * 1000, 2)
+    path = scope.get("path", "")
+    access_logger.info(
+        "%s %s %s %s %s %.2fms",
+        scope.get("method", ""),
+        path,
+        status,
+        outcome,
+        operation or "-",
+        duration_ms,
+        extra={
+            "request_id": scope.get("state", {}).get("request_id"),
+            "method": scope.get("method"),
+            "path": path,
+            "route": route_label,
+            # The name as sent (truncated) in the log: logs are for finding one request.
+            "operation": operation[:100] if operation else None,
+            "key_id": record.get("key_id"),
+            "status": status,
+            "outcome": outcome,
+            "duration_ms": duration_ms,
+        },
+    )

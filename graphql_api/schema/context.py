@@ -18,7 +18,11 @@ from graphql_api.data.auth import (
 )
 from graphql_api.data.services import Services
 from graphql_api.errors import ApiError
+from graphql_api.request_record import note
 from graphql_api.schema.loaders import Loaders
+
+# Where the HTTP edge leaves a caller it checked (request.state; http/fast_lane.py).
+CHECKED_AT_THE_EDGE = "checked_at_the_edge"
 
 
 class Context:
@@ -38,6 +42,8 @@ class Context:
 
     async def principal(self) -> Principal:
         """The caller, allowed to read logs. Introspection never asks, so it needs no key."""
+        if self._principal is None and (checked := self._checked_at_the_edge()) is not None:
+            self._principal = checked
         if self._principal is None:
             async with self._lock:
                 if self._refusal is not None:
@@ -49,6 +55,15 @@ class Context:
                         self._refusal = refusal
                         raise
         return self._principal
+
+    def _checked_at_the_edge(self) -> Principal | None:
+        """The caller as the fast lane (http/fast_lane.py) checked it for this request before handing
+        it on: authorized once per request, one rate-limit token."""
+        state = self.request.scope.get("state")
+        principal = state.pop(CHECKED_AT_THE_EDGE, None) if state else None
+        if principal is not None:
+            note(key_id=principal.key_id)
+        return principal
 
     def credential(self) -> Credential | None:
         """The key or token the caller sent: the `ApiKey` (or `Authorization: Bearer`) header, or over a

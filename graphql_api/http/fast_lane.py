@@ -1,0 +1,313 @@
+"""A repeated GraphQL POST answered at the app's edge, with every check and none of the layers.
+
+A dashboard or a script sends the same few requests over and over. The first time, a request goes
+through the whole app (middleware, routing, the view, Strawberry's pipeline) and is answered by the
+compiled path; from then on the view answers it by its compiled statements directly (`execute_again`),
+but still through every layer's objects: Starlette's request, router and response, and one wrapper of
+`send` per middleware. For a page of 10 those layers cost more than the SQL statement itself.
+
+So the view tells this lane (`LEARNED` in the request's state) which request bodies it answered that
+way, and the lane, in front of everything, answers the same bytes itself when they come again:
+
+- the same checks, in the same order: the key gate (MAX_REQUESTS_PER_KEY), the work budget, the key or
+  token and its read permission, the rate limit (`Services.authorize`, once per request), the time limit,
+  and the compiled path's own (statements per permissions, the caller's project bound at execution,
+  nothing shared across keys or projects);
+- the same answer: status, `content-type` from `Accept`, `content-length`, `x-request-id`, body;
+- the same request id, metrics and request log line (observability.record_request).
+
+Only a plain request takes the lane: a JSON POST to /graphql of at most MAX_BODY_BYTES with a
+`content-length`, and no `Origin` (CORS) or tracing; its answer goes out through the app's compression
+layer when the client accepts an encoding. Anything else, and
+anything the lane cannot answer itself (an unknown body, a refused key, a statement too slow for the
+loop), goes through the whole app as before, with the body it read; the answers that have errors (a
+timeout, a lost database) are shaped by the view.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from starlette.datastructures import Headers, QueryParams
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from graphql_api.data import work_budget
+from graphql_api.data.auth import Credential, Principal, request_credential
+from graphql_api.data.ratelimit import KeyGate
+from graphql_api.errors import RateLimited
+from graphql_api.http import negotiation, time_limit
+from graphql_api.http.caching import Compression
+from graphql_api.http.observability import Metrics, record_request
+from graphql_api.request_record import close_record, note, open_record
+from graphql_api.schema.context import CHECKED_AT_THE_EDGE
+from graphql_api.schema.lru import LRU
+
+if TYPE_CHECKING:
+    from graphql_api.http.graphql_view import GraphQLView
+
+logger = logging.getLogger("graphql_api.fast_lane")
+
+# Bodies the lane learns and reads: a dashboard's request is a few hundred bytes.
+MAX_BODY_BYTES = 8192
+# How many bodies it remembers (at most this times MAX_BODY_BYTES of memory).
+KNOWN_BODIES = 1024
+# The key under which the view hands a body's parts to the lane (request.state).
+LEARNED = "fast_lane_learned"
+_JSON_TYPES = frozenset(
+    {b"application/json", b"application/json; charset=utf-8", b"application/json;charset=utf-8"}
+)
+# Headers that some layer of the app answers (CORS) or that make a body not plain.
+_NOT_PLAIN = frozenset({b"origin", b"transfer-encoding"})
+# Where the lane leaves its answer for the compression layer to send (request.state).
+_ANSWER = "fast_lane_answer"
+
+
+@dataclass(frozen=True)
+class Known:
+    """A request body the view answered on the compiled path's fast path, decoded."""
+
+    query: str
+    operation_name: str | None
+    variables: dict[str, Any] | None
+
+
+class _Context:
+    """What the compiled path asks of a request's context: who is asking, checked once."""
+
+    __slots__ = ("request", "loaders", "_services", "_headers", "_query_string", "authorized")
+
+    def __init__(self, services: Any, headers: Headers, query_string: bytes, request: Any) -> None:
+        self._services = services
+        self._headers = headers
+        self._query_string = query_string
+        self.authorized: Principal | None = None
+        self.request = request  # for the time limit's log line: its `state.request_id`
+        self.loaders = None
+
+    def credential(self) -> Credential | None:
+        tokens = self._services.tokens is not None
+        return request_credential(self._headers, QueryParams(self._query_string), tokens=tokens)
+
+    async def principal(self) -> Principal:
+        if self.authorized is None:
+            self.authorized = await self._services.authorize(self.credential())
+        return self.authorized
+
+
+class _State:
+    """`request.state` for the time limit's log line."""
+
+    __slots__ = ("request_id",)
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+
+
+class _RequestStub:
+    __slots__ = ("state",)
+
+    def __init__(self, request_id: str) -> None:
+        self.state = _State(request_id)
+
+
+class FastLane:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        view: GraphQLView,
+        metrics: Metrics,
+        gate: KeyGate,
+        route: Any,
+        request_id: Any,
+    ) -> None:
+        self.app = app
+        self.view = view
+        self.metrics = metrics
+        self.gate = gate
+        self.route = route
+        self.request_id = request_id  # the function that picks a request's id (app.request_id_for)
+        settings = view.services.settings
+        self.max_body = min(MAX_BODY_BYTES, settings.max_body_bytes or MAX_BODY_BYTES)
+        self.work_seconds = settings.request_work_seconds
+        self.timeout = settings.request_timeout_seconds
+        self.on = view.compiled is not None and not settings.tracing and not settings.cors_origins
+        # Answers go out through the app's own compression layer when the client accepts an encoding.
+        self.compression = (
+            Compression(_send_answer, minimum_bytes=settings.compression_min_bytes)
+            if settings.compression
+            else None
+        )
+        self.known: LRU[bytes, Known] = LRU(KNOWN_BODIES)
+        self.answered = 0  # requests this lane answered itself (tests, the benchmark)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not (
+            self.on and scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/graphql"
+        ):
+            await self.app(scope, receive, send)
+            return
+        length, plain, api_key, authorization, encodings = -1, True, None, None, False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                plain = plain and length == -1 and value.isdigit()
+                length = int(value) if plain else -1
+            elif name == b"content-type":
+                plain = plain and value.lower() in _JSON_TYPES
+            elif name == b"apikey":
+                api_key = value
+            elif name == b"authorization":
+                authorization = value
+            elif name == b"accept-encoding":
+                encodings = True
+            elif name in _NOT_PLAIN:
+                plain = False
+        if not (plain and 0 <= length <= self.max_body):
+            await self.app(scope, receive, send)
+            return
+        body = await _read(receive, length)
+        if body is None:  # the client went away
+            return
+        known = self.known.get(body)
+        # The key gate's key, as RequestWorkMiddleware reads it.
+        respond = self._compressed if encodings and self.compression is not None else _direct
+        if known is None or not await self._answer(scope, known, api_key or authorization, respond, send):
+            await self.app(scope, _replaying(body, receive), send)
+            learned = scope.get("state", {}).pop(LEARNED, None)
+            if learned is not None:
+                self.known.put(body, learned)
+
+    async def _compressed(self, scope: Scope, start: Message, body: bytes, send: Send) -> None:
+        assert self.compression is not None
+        scope["state"][_ANSWER] = (start, body)
+        await self.compression(scope, _never, send)
+
+    async def _answer(
+        self, scope: Scope, known: Known, key: bytes | None, respond: _Respond, send: Send
+    ) -> bool:
+        """Answer `known` (True), or do nothing and leave it to the app (False)."""
+        headers = Headers(raw=scope["headers"])
+        try:
+            media_type = negotiation.response_type(headers.get("accept"))
+        except negotiation.Refusal:
+            return False
+        try:
+            release = await self.gate.enter(key)
+        except RateLimited:
+            return False  # the app's own gate refuses it, and says so
+        request_id = self.request_id(headers.get("x-request-id", ""))
+        scope.setdefault("state", {})["request_id"] = request_id
+        record: dict[str, Any] = {}
+        token = open_record(record)
+        started = time.perf_counter()
+        status = 500
+        answered = False
+        try:
+            query_string = scope.get("query_string", b"")
+            context = _Context(self.view.services, headers, query_string, _RequestStub(request_id))
+            compiled = self.view.compiled
+            assert compiled is not None
+            with work_budget.budget(self.work_seconds):
+                result = await time_limit.execute_within(
+                    self.timeout,
+                    compiled.execute_again(
+                        query=known.query,
+                        operation_name=known.operation_name,
+                        variables=known.variables,
+                        context=context,
+                    ),
+                    context=context,
+                    operations=None,
+                )
+            if result is None:
+                # The app answers it (a statement too slow for the loop, say), with this caller as
+                # checked here: one rate-limit token per request.
+                if context.authorized is not None:
+                    scope["state"][CHECKED_AT_THE_EDGE] = context.authorized
+                return False
+            if result.errors:
+                response = await self.view.respond(Request(scope), result, media_type)
+                status = response.status_code
+                response.headers.append("x-request-id", request_id)
+                self.answered += 1
+                answered = True
+                start = {"type": "http.response.start", "status": status, "headers": response.raw_headers}
+                await respond(scope, start, bytes(response.body), send)
+                return True
+            note(outcome="ok")
+            self.answered += 1
+            payload = self.view.encode_json({"data": result.data})
+            assert isinstance(payload, bytes)
+            status = 200
+            answered = True
+            start = {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"content-type", media_type.encode()),
+                    (b"x-request-id", request_id.encode()),
+                ],
+            }
+            await respond(scope, start, payload, send)
+            return True
+        except Exception:
+            if answered:
+                raise
+            logger.warning("the fast lane failed; the app answers instead", exc_info=True)
+            return False
+        finally:
+            release()
+            close_record(token)
+            if answered:
+                scope["route"] = self.route
+                record_request(self.metrics, scope, record, status, time.perf_counter() - started)
+
+
+async def _read(receive: Receive, length: int) -> bytes | None:
+    """The request's body (its `content-length` is `length`); None when the client disconnected."""
+    chunks: list[bytes] = []
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # after the body: wait for the disconnect, as a server does
+
+    return replay
+
+
+async def _never() -> Message:
+    return {"type": "http.disconnect"}
+
+
+_Respond = Callable[[Scope, Message, bytes, Send], Awaitable[None]]
+
+
+async def _direct(_scope: Scope, start: Message, body: bytes, send: Send) -> None:
+    await send(start)
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_answer(scope: Scope, _receive: Receive, send: Send) -> None:
+    """The app under the lane's compression layer: the answer the lane left in the request's state."""
+    start, body = scope["state"].pop(_ANSWER)
+    await _direct(scope, start, body, send)
