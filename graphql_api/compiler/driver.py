@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Select
@@ -28,11 +29,18 @@ class DriverStatement:
     def parameters(self, project_id: str) -> Sequence[Any]:
         if not self.project_slots:
             return self.params
-        value = self.project_processor(project_id) if self.project_processor else project_id
+        value = _processed(self.project_processor, project_id) if self.project_processor else project_id
         params = list(self.params)
         for slot in self.project_slots:
             params[slot] = value
         return params
+
+
+@lru_cache(maxsize=4096)
+def _processed(processor: Callable[[Any], Any], project_id: str) -> Any:
+    """A project id as the driver takes it (canonical UUID text: a `uuid.UUID` made and printed), once
+    per project rather than per request."""
+    return processor(project_id)
 
 
 def to_driver(statement: Select[Any], dialect: Dialect) -> DriverStatement:

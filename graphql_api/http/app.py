@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import itertools
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -39,9 +41,24 @@ STREAM_PATH = "/graphql/stream"  # GraphQL over Server-Sent Events (http/graphql
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+# New request ids: this process's random prefix and a count, 32 hex digits as a UUID's (unique across
+# processes and restarts, and without a system call per request, as uuid4 makes).
+_ids = [uuid.uuid4().hex[:16], itertools.count(1)]
+
+
+def _new_id_prefix() -> None:
+    _ids[:] = [uuid.uuid4().hex[:16], itertools.count(1)]
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)  # a forked worker does not repeat its parent's ids
+
+
 def request_id_for(sent: str) -> str:
     """The request's id: the client's `X-Request-Id` when it is a sane one, else a new one."""
-    return sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
+    if sent and _REQUEST_ID.match(sent):
+        return sent
+    prefix, count = _ids
+    return f"{prefix}{next(count):016x}"  # type: ignore[call-overload]
 
 
 class RequestIdMiddleware:

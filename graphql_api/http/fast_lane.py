@@ -76,22 +76,68 @@ class Known:
     variables: dict[str, Any] | None
 
 
+class _Plain:
+    """What the lane reads of a plain request's headers (`_scan`)."""
+
+    __slots__ = ("length", "api_keys", "authorizations", "accept", "request_id", "encodings")
+
+    def __init__(self) -> None:
+        self.length = -1
+        self.api_keys: list[bytes] = []
+        self.authorizations: list[bytes] = []
+        self.accept = b""
+        self.request_id = b""
+        self.encodings = False
+
+
+def _scan(headers: list[tuple[bytes, bytes]]) -> _Plain | None:
+    """The headers the lane needs, in one pass; None when the request is not plain."""
+    request = _Plain()
+    seen_accept = False
+    for name, value in headers:
+        if name == b"content-length":
+            if request.length != -1 or not value.isdigit():
+                return None
+            request.length = int(value)
+        elif name == b"content-type":
+            if value.lower() not in _JSON_TYPES:
+                return None
+        elif name == b"apikey":
+            request.api_keys.append(value)
+        elif name == b"authorization":
+            request.authorizations.append(value)
+        elif name == b"accept":
+            if not seen_accept:  # the first, as the view reads it
+                request.accept, seen_accept = value, True
+        elif name == b"x-request-id":
+            request.request_id = value  # the last, as RequestIdMiddleware reads it
+        elif name == b"accept-encoding":
+            request.encodings = True
+        elif name in _NOT_PLAIN:
+            return None
+    return request if request.length >= 0 else None
+
+
 class _Context:
     """What the compiled path asks of a request's context: who is asking, checked once."""
 
-    __slots__ = ("request", "loaders", "_services", "_headers", "_query_string", "authorized")
+    __slots__ = ("request", "loaders", "_services", "_scope", "_plain", "authorized")
 
-    def __init__(self, services: Any, headers: Headers, query_string: bytes, request: Any) -> None:
+    def __init__(self, services: Any, scope: Scope, plain: _Plain, request: Any) -> None:
         self._services = services
-        self._headers = headers
-        self._query_string = query_string
+        self._scope = scope
+        self._plain = plain
         self.authorized: Principal | None = None
         self.request = request  # for the time limit's log line: its `state.request_id`
         self.loaders = None
 
     def credential(self) -> Credential | None:
-        tokens = self._services.tokens is not None
-        return request_credential(self._headers, QueryParams(self._query_string), tokens=tokens)
+        plain, tokens = self._plain, self._services.tokens is not None
+        if len(plain.api_keys) == 1 and not (tokens and plain.authorizations):
+            return Credential(plain.api_keys[0].decode("latin-1"))
+        # Anything else (no key, several, a token): as the app reads it, with its refusals and hints.
+        headers = Headers(raw=self._scope["headers"])
+        return request_credential(headers, QueryParams(self._scope.get("query_string", b"")), tokens=tokens)
 
     async def principal(self) -> Principal:
         if self.authorized is None:
@@ -144,6 +190,7 @@ class FastLane:
             else None
         )
         self.known: LRU[bytes, Known] = LRU(KNOWN_BODIES)
+        self._media_types: dict[bytes, str] = {}  # by Accept header, a few
         self.answered = 0  # requests this lane answered itself (tests, the benchmark)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -152,31 +199,16 @@ class FastLane:
         ):
             await self.app(scope, receive, send)
             return
-        length, plain, api_key, authorization, encodings = -1, True, None, None, False
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                plain = plain and length == -1 and value.isdigit()
-                length = int(value) if plain else -1
-            elif name == b"content-type":
-                plain = plain and value.lower() in _JSON_TYPES
-            elif name == b"apikey":
-                api_key = value
-            elif name == b"authorization":
-                authorization = value
-            elif name == b"accept-encoding":
-                encodings = True
-            elif name in _NOT_PLAIN:
-                plain = False
-        if not (plain and 0 <= length <= self.max_body):
+        request = _scan(scope["headers"])
+        if request is None or request.length > self.max_body:
             await self.app(scope, receive, send)
             return
-        body = await _read(receive, length)
+        body = await _read(receive, request.length)
         if body is None:  # the client went away
             return
         known = self.known.get(body)
-        # The key gate's key, as RequestWorkMiddleware reads it.
-        respond = self._compressed if encodings and self.compression is not None else _direct
-        if known is None or not await self._answer(scope, known, api_key or authorization, respond, send):
+        respond = self._compressed if request.encodings and self.compression is not None else _direct
+        if known is None or not await self._answer(scope, known, request, respond, send):
             await self.app(scope, _replaying(body, receive), send)
             learned = scope.get("state", {}).pop(LEARNED, None)
             if learned is not None:
@@ -188,19 +220,26 @@ class FastLane:
         await self.compression(scope, _never, send)
 
     async def _answer(
-        self, scope: Scope, known: Known, key: bytes | None, respond: _Respond, send: Send
+        self, scope: Scope, known: Known, request: _Plain, respond: _Respond, send: Send
     ) -> bool:
         """Answer `known` (True), or do nothing and leave it to the app (False)."""
-        headers = Headers(raw=scope["headers"])
+        media_type = self._media_types.get(request.accept)
+        if media_type is None:
+            try:
+                media_type = negotiation.response_type(request.accept.decode("latin-1"))
+            except negotiation.Refusal:
+                return False
+            if len(self._media_types) < 64:
+                self._media_types[request.accept] = media_type
         try:
-            media_type = negotiation.response_type(headers.get("accept"))
-        except negotiation.Refusal:
-            return False
-        try:
-            release = await self.gate.enter(key)
+            # The key gate's key, as RequestWorkMiddleware reads it (the last of each header).
+            key = request.api_keys[-1] if request.api_keys else None
+            release = await self.gate.enter(
+                key or (request.authorizations[-1] if request.authorizations else None)
+            )
         except RateLimited:
             return False  # the app's own gate refuses it, and says so
-        request_id = self.request_id(headers.get("x-request-id", ""))
+        request_id = self.request_id(request.request_id.decode("latin-1"))
         scope.setdefault("state", {})["request_id"] = request_id
         record: dict[str, Any] = {}
         token = open_record(record)
@@ -208,8 +247,7 @@ class FastLane:
         status = 500
         answered = False
         try:
-            query_string = scope.get("query_string", b"")
-            context = _Context(self.view.services, headers, query_string, _RequestStub(request_id))
+            context = _Context(self.view.services, scope, request, _RequestStub(request_id))
             compiled = self.view.compiled
             assert compiled is not None
             with work_budget.budget(self.work_seconds):

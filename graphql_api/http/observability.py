@@ -68,6 +68,7 @@ class Metrics:
         self._operations: set[str] = set()
         self._pools: dict[str, Pool] = {}
         self._pools_observed_at = 0.0
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         r = self.registry
         self.requests = Counter(
             "graphql_api_requests",
@@ -99,6 +100,17 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+
+    # -- requests ----------------------------------------------------------------------------------
+    def count_request(self, route: str, operation: str, outcome: str, seconds: float) -> None:
+        """One request in `requests` and `duration`. The labelled children are kept (their number is
+        bounded by the labels'): `labels()` builds and checks its key on every call."""
+        children = self._children.get((route, operation, outcome))
+        if children is None:
+            children = self.requests.labels(route, operation, outcome), self.duration.labels(route, operation)
+            self._children[(route, operation, outcome)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     # -- labels ------------------------------------------------------------------------------------
     def operation_label(self, name: str | None) -> str:
@@ -224,9 +236,7 @@ def record_request(
     outcome = record.get("outcome")
     if outcome not in _OUTCOMES:
         outcome = "ok" if status < 400 else f"http_{status // 100}xx"
-    operation_label = metrics.operation_label(operation)
-    metrics.requests.labels(route_label, operation_label, outcome).inc()
-    metrics.duration.labels(route_label, operation_label).observe(seconds)
+    metrics.count_request(route_label, metrics.operation_label(operation), outcome, seconds)
     metrics.observe_pools_now_and_then()
     duration_ms = round(seconds * 1000, 2)
     path = scope.get("path", "")
