@@ -337,6 +337,26 @@ def _http_caching() -> list[Attack]:
     ]  # fmt: skip
 
 
+def _fast_lane() -> list[Attack]:
+    """Issue 18's fast lane (class 10): the largest body it learns (8 KB), of 10 pages of 100 logs with
+    every scalar field, sent again and again, so that from the third time the lane answers it before
+    any layer: under the same work budget and time limit, it costs what the statements cost."""
+    roots = " ".join(f"r{i}: whatsAppLogs(limit: 100) {{ {q.SCALARS} }}" for i in range(10))
+    document = f"{{ {roots} }}"
+    padded = document + " " * (8192 - len(_graphql(document)))
+    body = _graphql(padded)
+    assert len(body) == 8192, len(body)
+    return [
+        Attack(
+            "fast_lane_8kb_repeated",
+            10,
+            "fast lane: an 8 KB body of 10 pages of 100, repeated",
+            GRAPHQL,
+            body,
+        )
+    ]
+
+
 def baseline() -> Attack:
     return Attack("baseline", 0, "baseline: the page of 10 (bench/queries.py)", GRAPHQL, _graphql(q.page(10)))
 
@@ -354,6 +374,7 @@ def attacks() -> list[Attack]:
         *_persisted_documents(),
         *_tokens(),
         *_http_caching(),
+        *_fast_lane(),
     ]
 
 
