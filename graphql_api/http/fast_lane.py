@@ -41,6 +41,7 @@ from graphql_api.data.auth import Credential, Principal, request_credential
 from graphql_api.data.ratelimit import KeyGate
 from graphql_api.errors import RateLimited
 from graphql_api.http import negotiation, time_limit
+from graphql_api.http.body_limit import replaying
 from graphql_api.http.caching import Compression
 from graphql_api.http.observability import Metrics, record_request
 from graphql_api.request_record import close_record, note, open_record
@@ -209,7 +210,7 @@ class FastLane:
         known = self.known.get(body)
         respond = self._compressed if request.encodings and self.compression is not None else _direct
         if known is None or not await self._answer(scope, known, request, respond, send):
-            await self.app(scope, _replaying(body, receive), send)
+            await self.app(scope, replaying(body, receive), send)
             learned = scope.get("state", {}).pop(LEARNED, None)
             if learned is not None:
                 self.known.put(body, learned)
@@ -318,19 +319,6 @@ async def _read(receive: Receive, length: int) -> bytes | None:
         chunks.append(message.get("body", b""))
         more = message.get("more_body", False)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()  # after the body: wait for the disconnect, as a server does
-
-    return replay
 
 
 async def _never() -> Message:
