@@ -248,13 +248,7 @@ class GraphQLView(GraphQL[Context, None]):
             response = await self._answer_repeated(request, context)
         if response is None:
             response = await self.run(request, context=context or UNSET)
-        bodies = getattr(request.state, "graphql_bodies", None)
-        if bodies is not None:
-            media_type = request.state.media_type
-            response.status_code, headers = negotiation.status(bodies, media_type)
-            response.headers.update(headers)
-            response.headers["content-type"] = media_type
-        return response
+        return _shaped(request, response)
 
     async def _answer_repeated(self, request: Request, context: Context) -> Response | None:
         """The fast path's HTTP side: a JSON POST of one operation that passed the whole pipeline before
@@ -308,11 +302,19 @@ class GraphQLView(GraphQL[Context, None]):
         (the fast lane's, for results with errors), as `_answer` gives it."""
         request.state.media_type = media_type
         body = await self.process_result(request, result)
-        response = Response(self.encode_json(body), media_type="application/json")
-        response.status_code, headers = negotiation.status(request.state.graphql_bodies, media_type)
+        return _shaped(request, Response(self.encode_json(body), media_type="application/json"))
+
+
+def _shaped(request: Request, response: Response) -> Response:
+    """`response` with the status and media type the GraphQL-over-HTTP rules give the request's results
+    (see negotiation), when it has any."""
+    bodies = getattr(request.state, "graphql_bodies", None)
+    if bodies is not None:
+        media_type = request.state.media_type
+        response.status_code, headers = negotiation.status(bodies, media_type)
         response.headers.update(headers)
         response.headers["content-type"] = media_type
-        return response
+    return response
 
 
 _PLAIN_BODY = frozenset({"query", "operationName", "variables"})
