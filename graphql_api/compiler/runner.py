@@ -29,6 +29,7 @@ from graphql_api.data.database import (
     connect_error,
     request_connect_args,
 )
+from graphql_api.data.driver_sql import announce
 from graphql_api.errors import ServiceUnavailable, WorkLimitExceeded
 from graphql_api.schema.lru import LRU
 
@@ -82,16 +83,13 @@ class _SqliteConnection:
 
 
 class _Announce:
-    """Tells the read engine's `before_cursor_execute` listeners (metrics, tests counting statements)
-    about a statement that runs past SQLAlchemy. They get no connection or cursor: there is none."""
+    """Announces the compiled statements to the read engine's listeners (driver_sql.announce)."""
 
     def __init__(self, database: Database) -> None:
         self._dispatch = database.read_engine.sync_engine.dispatch
 
     def __call__(self, statement: DriverStatement, params: Sequence[Any]) -> None:
-        listeners = self._dispatch.before_cursor_execute
-        if listeners:
-            listeners(None, None, statement.sql, params, None, False)
+        announce(self._dispatch, statement.sql, params)
 
 
 class SqliteRunner:

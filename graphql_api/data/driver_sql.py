@@ -105,3 +105,12 @@ def compile_select(statement: Select[Any], dialect: Dialect, given: Collection[s
         for column in statement.selected_columns
     )
     return DriverSelect(compile_positional(statement, dialect, given), columns, processors)
+
+
+def announce(dispatch: Any, sql: str, params: Sequence[Any]) -> None:
+    """Tell an engine's `before_cursor_execute` listeners (`engine.sync_engine.dispatch`: metrics, tests
+    counting statements) about a statement that runs past SQLAlchemy. They get no connection, cursor or
+    execution context: there is none."""
+    listeners = dispatch.before_cursor_execute
+    if listeners:
+        listeners(None, None, sql, params, None, False)

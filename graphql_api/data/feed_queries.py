@@ -26,7 +26,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from graphql_api.data import models, queries
-from graphql_api.data.driver_sql import DriverSelect, compile_select
+from graphql_api.data.driver_sql import DriverSelect, announce, compile_select
 from graphql_api.data.fields import FIELDS, LOG, Relation
 from graphql_api.data.filters import Node
 from graphql_api.data.queries import LogScope, record_type, records
@@ -236,12 +236,10 @@ _GIVEN = ("after_position", "after_id", "up_to", "project_id")
 
 
 async def _run(conn: AsyncConnection, statement: DriverSelect, values: dict[str, Any]) -> list[Any]:
-    """`statement` on the asyncpg connection under `conn`, announced to the engine's listeners (metrics,
-    tests counting statements) as the compiled path announces its own."""
+    """`statement` on the asyncpg connection under `conn`, announced to the engine's listeners as the
+    compiled path announces its own."""
     params = statement.parameters(values)
-    listeners = conn.sync_engine.dispatch.before_cursor_execute
-    if listeners:
-        listeners(None, None, statement.sql, params, None, False)
+    announce(conn.sync_engine.dispatch, statement.sql, params)
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
     return statement.records(await raw.fetch(statement.sql, *params))
@@ -251,9 +249,9 @@ def _related(name: str, rows: Sequence[Any]) -> dict[str, Any]:
     """The records of relation `name` that `rows` link to, by id (None: none the project may see), as
     queries.load_related returns them."""
     relation = queries.relation(name)
-    make = record_type(("id", relation.label, "created_at"))._make
-    fk = relation.fk_column.key
     columns = _related_columns(relation)
+    make = record_type(tuple(columns))._make
+    fk = relation.fk_column.key
     found: dict[str, Any] = {}
     for row in rows:
         linked = getattr(row, fk)
