@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import gc
-import itertools
-import os
-import re
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,7 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
 from graphql_api import compiler
 from graphql_api.compiler import CompiledExecution
@@ -32,56 +28,13 @@ from graphql_api.http.fast_lane import FastLane
 from graphql_api.http.graphql_sse import GraphQLStreamView
 from graphql_api.http.graphql_view import GraphQLView
 from graphql_api.http.observability import METRICS_CONTENT_TYPE, Metrics, ObservabilityMiddleware
+from graphql_api.http.request_ids import RequestIdMiddleware
 from graphql_api.http.rest import routes as rest_routes
 from graphql_api.request_record import note
 from graphql_api.schema import build_schema
 from graphql_api.settings import Settings
 
 STREAM_PATH = "/graphql/stream"  # GraphQL over Server-Sent Events (http/graphql_sse.py)
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-# New request ids: this process's random prefix and a count, 32 hex digits as a UUID's (unique across
-# processes and restarts, and without a system call per request, as uuid4 makes).
-_ids = [uuid.uuid4().hex[:16], itertools.count(1)]
-
-
-def _new_id_prefix() -> None:
-    _ids[:] = [uuid.uuid4().hex[:16], itertools.count(1)]
-
-
-os.register_at_fork(after_in_child=_new_id_prefix)  # a forked worker does not repeat its parent's ids
-
-
-def request_id_for(sent: str) -> str:
-    """The request's id: the client's `X-Request-Id` when it is a sane one, else a new one."""
-    if sent and _REQUEST_ID.match(sent):
-        return sent
-    prefix, count = _ids
-    return f"{prefix}{next(count):016x}"  # type: ignore[call-overload]
-
-
-class RequestIdMiddleware:
-    """Every response carries `X-Request-Id`: the client's, when it sent a sane one, else a new one."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = request_id_for(dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1"))
-        scope.setdefault("state", {})["request_id"] = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode("latin-1")))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
 
 
 class RequestWorkMiddleware:
@@ -177,7 +130,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             metrics=metrics,
             gate=gate,
             route=graphql_route,
-            request_id=request_id_for,
         )
     app.state.services = services
     app.state.compiled = compiled

@@ -44,6 +44,7 @@ from graphql_api.http import negotiation, time_limit
 from graphql_api.http.body_limit import replaying
 from graphql_api.http.caching import Compression
 from graphql_api.http.observability import Metrics, record_request
+from graphql_api.http.request_ids import request_id_for
 from graphql_api.request_record import close_record, note, open_record
 from graphql_api.schema.context import CHECKED_AT_THE_EDGE
 from graphql_api.schema.lru import LRU
@@ -146,20 +147,17 @@ class _Context:
         return self.authorized
 
 
-class _State:
-    """`request.state` for the time limit's log line."""
+class _Request:
+    """Stands for `context.request` where the time limit's log line reads `request.state.request_id`."""
 
     __slots__ = ("request_id",)
 
     def __init__(self, request_id: str) -> None:
         self.request_id = request_id
 
-
-class _RequestStub:
-    __slots__ = ("state",)
-
-    def __init__(self, request_id: str) -> None:
-        self.state = _State(request_id)
+    @property
+    def state(self) -> _Request:
+        return self
 
 
 class FastLane:
@@ -171,14 +169,12 @@ class FastLane:
         metrics: Metrics,
         gate: KeyGate,
         route: Any,
-        request_id: Any,
     ) -> None:
         self.app = app
         self.view = view
         self.metrics = metrics
         self.gate = gate
         self.route = route
-        self.request_id = request_id  # the function that picks a request's id (app.request_id_for)
         settings = view.services.settings
         self.max_body = min(MAX_BODY_BYTES, settings.max_body_bytes or MAX_BODY_BYTES)
         self.work_seconds = settings.request_work_seconds
@@ -240,7 +236,7 @@ class FastLane:
             )
         except RateLimited:
             return False  # the app's own gate refuses it, and says so
-        request_id = self.request_id(request.request_id.decode("latin-1"))
+        request_id = request_id_for(request.request_id.decode("latin-1"))
         scope.setdefault("state", {})["request_id"] = request_id
         record: dict[str, Any] = {}
         token = open_record(record)
@@ -248,7 +244,7 @@ class FastLane:
         status = 500
         answered = False
         try:
-            context = _Context(self.view.services, scope, request, _RequestStub(request_id))
+            context = _Context(self.view.services, scope, request, _Request(request_id))
             compiled = self.view.compiled
             assert compiled is not None
             with work_budget.budget(self.work_seconds):
