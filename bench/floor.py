@@ -48,8 +48,8 @@ _MARK = b"\x00value\x00"
 
 def wrapping(root: str) -> tuple[bytes, bytes]:
     """The bytes the server puts before and after a root field's value (compiled_response's)."""
-    data = b"{" + json.dumps(root).encode() + b":" + _MARK + b"}"
-    before, after = compiled_response({"data": RawJSON(data)}).split(_MARK)
+    pieces = [json.dumps(root).encode() + b":", _MARK]
+    before, after = compiled_response({"data": RawJSON(pieces)}).split(_MARK)
     return before, after
 
 
