@@ -120,6 +120,39 @@ def test_requests_are_counted_by_operation_name_and_outcome(
     )
 
 
+def test_the_latency_histogram_holds_each_requests_duration_in_its_bucket(
+    client: TestClient, gql: GraphQL, key: str, access_log: pytest.LogCaptureFixture
+) -> None:
+    """Requests are added up in the process and written to the histogram several at once: its count,
+    sum and every cumulative bucket are still those of the durations the log lines give."""
+    for n in range(40):
+        field = "whatsAppLogCount" if n % 2 else "whatsAppLogs { id }"
+        gql.data(f"query Timed {{ {field} }}", key=key)
+    lines = access_lines(access_log)
+    durations = [line["duration_ms"] / 1000 for line in lines if line["route"] == "/graphql"]
+
+    samples = scrape(client)
+    labels = {"route": "/graphql", "operation": "Timed"}
+    assert len(durations) == 40
+    assert value(samples, "graphql_api_request_duration_seconds_count", **labels) == 40
+    # The log line rounds to a hundredth of a millisecond.
+    logged_sum = sum(durations)
+    assert abs(value(samples, "graphql_api_request_duration_seconds_sum", **labels) - logged_sum) < 40 * 1e-5
+    bounds = {
+        dict(ls)["le"]
+        for n, ls in samples
+        if n == "graphql_api_request_duration_seconds_bucket" and dict(ls)["operation"] == "Timed"
+    }
+    assert len(bounds) > 10
+    for bound in bounds:
+        limit = float(bound)
+        if any(abs(d - limit) < 1e-5 for d in durations):
+            continue  # too close to the bound to tell from a rounded figure
+        below = sum(1 for d in durations if d <= limit)
+        bucket = value(samples, "graphql_api_request_duration_seconds_bucket", le=bound, **labels)
+        assert bucket == below, bound
+
+
 def test_operation_labels_stay_few_whatever_names_clients_send(client: TestClient, gql: GraphQL) -> None:
     for n in range(110):
         gql(f"query Op{n} {{ whatsAppLogCount }}")

@@ -233,7 +233,16 @@ def test_a_worker_killed_fails_only_its_requests_in_flight_and_is_replaced(
             )
 
         replacement_serving = time.monotonic() - killed_at
-        samples = metrics(server)
+        # Each worker writes its counts to the shared files within FLUSH_SECONDS of a request.
+        samples = wait_for(
+            lambda: (
+                (s := metrics(server))
+                and total(s, "graphql_api_requests_total", route="/graphql") >= answered_graphql
+                and s
+            ),
+            5,
+            "every answered request counted",
+        )
         assert server.process.poll() is None
     # Counted once each, by the worker that answered: the killed worker's requests before it died
     # included, those it never answered not.

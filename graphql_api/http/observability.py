@@ -8,6 +8,8 @@ has gone out. Nothing here ever sees the `ApiKey` header, so no secret can reach
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import logging
 import os
 import re
@@ -46,6 +48,9 @@ MAX_OPERATION_LABELS = 100
 _GRAPHQL_NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]{0,99}$")
 _OUTCOMES = frozenset({"ok", *CODES})
 
+# How long counts wait in the process before they are written to the metrics (see Metrics.flush).
+FLUSH_SECONDS = 0.25
+
 # `*_created` series double the series count for a timestamp that the process start time already gives.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
@@ -68,7 +73,10 @@ class Metrics:
         self._operations: set[str] = set()
         self._pools: dict[str, Pool] = {}
         self._pools_observed_at = 0.0
-        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._pending: dict[tuple[str, str, str], _PendingRequests] = {}
+        self._pending_statements: dict[str, int] = {}
+        self._statements: dict[str, Any] = {}  # the counter's child for each database
+        self._flush_at: asyncio.TimerHandle | None = None
         r = self.registry
         self.requests = Counter(
             "graphql_api_requests",
@@ -103,14 +111,43 @@ class Metrics:
 
     # -- requests ----------------------------------------------------------------------------------
     def count_request(self, route: str, operation: str, outcome: str, seconds: float) -> None:
-        """One request in `requests` and `duration`. The labelled children are kept (their number is
-        bounded by the labels'): `labels()` builds and checks its key on every call."""
-        children = self._children.get((route, operation, outcome))
-        if children is None:
-            children = self.requests.labels(route, operation, outcome), self.duration.labels(route, operation)
-            self._children[(route, operation, outcome)] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        """One request in `requests` and `duration`: added up here, written by flush()."""
+        pending = self._pending.get((route, operation, outcome))
+        if pending is None:
+            pending = _PendingRequests(
+                self.requests.labels(route, operation, outcome), self.duration.labels(route, operation)
+            )
+            self._pending[(route, operation, outcome)] = pending
+        pending.add(seconds)
+        if self._flush_at is None:
+            self._flush_soon()
+
+    def flush(self) -> None:
+        """Write the counts added up since the last flush to the metrics' values.
+
+        Each write takes a lock and, with several workers, writes a shared file: four per request were a
+        tenth of a page of 10's time. So requests and statements are counted in plain integers and
+        written at most FLUSH_SECONDS later, several requests' at once: every request is counted once,
+        and a scrape sees it as soon as this process has flushed (at once for its own scrapes, within
+        FLUSH_SECONDS for the other workers'). A worker killed outright (SIGKILL) loses at most that
+        much of its counts."""
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+            self._flush_at = None
+        for pending in self._pending.values():
+            pending.write()
+        for name, count in self._pending_statements.items():
+            if count:
+                self._pending_statements[name] = 0
+                self._statements[name].inc(count)
+
+    def _flush_soon(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # outside the server's loop (a script): at once
+            self.flush()
+            return
+        self._flush_at = loop.call_later(FLUSH_SECONDS, self.flush)
 
     # -- labels ------------------------------------------------------------------------------------
     def operation_label(self, name: str | None) -> str:
@@ -132,10 +169,14 @@ class Metrics:
             self._instrument(database.read_engine, "read")
 
     def _instrument(self, engine: AsyncEngine, name: str) -> None:
-        statements = self.sql_statements.labels(name)
+        pending = self._pending_statements
+        pending[name] = 0
+        self._statements[name] = self.sql_statements.labels(name)
 
         def before_cursor_execute(*_: Any) -> None:
-            statements.inc()
+            pending[name] += 1
+            if self._flush_at is None:
+                self._flush_soon()
 
         event.listen(engine.sync_engine, "before_cursor_execute", before_cursor_execute)
         self._pools[name] = engine.sync_engine.pool
@@ -164,6 +205,7 @@ class Metrics:
     # -- exposition --------------------------------------------------------------------------------
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric (of every worker, in multiprocess mode)."""
+        self.flush()
         self.observe_pools()
         if directory := os.environ.get(MULTIPROCESS_ENV):
             _forget_dead_workers(directory)
@@ -173,9 +215,46 @@ class Metrics:
         return generate_latest(self.registry)
 
     def close(self) -> None:
-        """Forget this worker's live gauges when it stops (multiprocess mode)."""
+        """Write what is pending; forget this worker's live gauges when it stops (multiprocess mode)."""
+        self.flush()
         if os.environ.get(MULTIPROCESS_ENV):
             prometheus_multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+class _PendingRequests:
+    """Requests of one route, operation and outcome counted since the last flush: how many, their total
+    duration and how many fell in each of the histogram's buckets."""
+
+    __slots__ = ("counter", "histogram", "bounds", "count", "seconds", "buckets")
+
+    def __init__(self, counter: Any, histogram: Any) -> None:
+        self.counter = counter
+        self.histogram = histogram
+        self.bounds: list[float] = histogram._upper_bounds  # noqa: SLF001 - see write()
+        self.count = 0
+        self.seconds = 0.0
+        self.buckets = [0] * len(self.bounds)
+
+    def add(self, seconds: float) -> None:
+        self.count += 1
+        self.seconds += seconds
+        # The first bucket whose bound is at least `seconds`, as Histogram.observe picks it.
+        self.buckets[bisect.bisect_left(self.bounds, seconds)] += 1
+
+    def write(self) -> None:
+        """Add the counts to the metrics. Histogram.observe writes one observation (its sum and bucket);
+        these are many at once, added to the same two values of the child (prometheus_client's own
+        attributes: tests/test_observability.py pins the buckets, sum and count a scrape shows)."""
+        if not self.count:
+            return
+        self.counter.inc(self.count)
+        self.histogram._sum.inc(self.seconds)  # noqa: SLF001
+        for index, count in enumerate(self.buckets):
+            if count:
+                self.histogram._buckets[index].inc(count)  # noqa: SLF001
+                self.buckets[index] = 0
+        self.count = 0
+        self.seconds = 0.0
 
 
 def _forget_dead_workers(directory: str) -> None:
