@@ -151,6 +151,46 @@ def test_a_timed_out_request_cancels_its_sql_on_the_server(
 # --- rate limit -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.backends("postgresql")
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {
+            "request_timeout_seconds": 1.0,
+            "statement_timeout_ms": 120_000,
+            "request_work_seconds": 0,
+            "lock_timeout_ms": 0,
+        }
+    ],
+)
+def test_requests_in_flight_each_time_out_at_their_own_deadline(
+    client: TestClient, key: str, database_url: str
+) -> None:
+    """The requests in flight share one timer, armed for the earliest deadline: one that ended first
+    (refused at once), and then requests begun a moment apart, each cancelled a second after it began."""
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    answers: list[tuple[float, Any]] = []
+
+    def waiting_request() -> None:
+        started = time.monotonic()
+        response = client.post("/graphql", json={"query": PAGE}, headers={"ApiKey": key})
+        answers.append((time.monotonic() - started, response.json()))
+
+    with _table_locked(dsn, "whatsapp_log"):
+        refused = client.post("/graphql", json={"query": PAGE}, headers={"ApiKey": "wal_not-a-real-key"})
+        assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        threads = []
+        for _ in range(3):
+            threads.append(threading.Thread(target=waiting_request))
+            threads[-1].start()
+            time.sleep(0.3)
+        for thread in threads:
+            thread.join(30)
+
+    assert [answer["errors"][0]["extensions"]["code"] for _, answer in answers] == ["TIMEOUT"] * 3
+    assert all(0.9 < seconds < 5 for seconds, _ in answers), answers
+
+
 def test_there_is_no_rate_limit_by_default(client: TestClient, key: str) -> None:
     for _ in range(30):
         response = client.post("/graphql", json={"query": "{ whatsAppLogCount }"}, headers={"ApiKey": key})
