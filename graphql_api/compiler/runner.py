@@ -48,6 +48,10 @@ class Elsewhere(Exception):
     """The statement is slow: it must run in a worker thread, which the caller did not allow."""
 
 
+# The meter of a connection between statements: no budget, never stopped.
+_IDLE = work_budget.SqliteMeter(None)
+
+
 class _SqliteConnection:
     """A read-only sqlite3 connection with a CPU-time budget its progress handler enforces."""
 
@@ -55,7 +59,7 @@ class _SqliteConnection:
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, cached_statements=512)
         configure_sqlite_connection(self.db, read_only=True)
         self.deadline = float("inf")
-        self.meter = work_budget.SqliteMeter(None)
+        self.meter = _IDLE
         self.db.set_progress_handler(self._progress, _PROGRESS_STEPS)
 
     def _progress(self) -> int:
@@ -65,9 +69,9 @@ class _SqliteConnection:
     def fetch(self, sql: str, params: Sequence[Any], budget: float | None) -> Any:
         """The statement's one value; on the calling thread, within the request's work budget, and within
         `budget` seconds of CPU time (else _Interrupted: it must run in a thread)."""
-        self.meter = work_budget.SqliteMeter(work_budget.current())
-        self.meter.start()
-        self.deadline = time.thread_time() + budget if budget is not None else float("inf")
+        meter = self.meter = work_budget.SqliteMeter(work_budget.current())
+        started = meter.start()
+        self.deadline = started + budget if budget is not None else float("inf")
         try:
             row = self.db.execute(sql, params).fetchone()
         except sqlite3.OperationalError as exc:
@@ -77,8 +81,8 @@ class _SqliteConnection:
             raise
         finally:
             self.deadline = float("inf")
-            self.meter.finish()
-            self.meter = work_budget.SqliteMeter(None)
+            meter.finish()
+            self.meter = _IDLE
         return None if row is None else row[0]
 
 

@@ -84,7 +84,7 @@ class SqliteMeter:
 
     def __init__(self, work: WorkBudget | None) -> None:
         self.work = work
-        self.last = time.thread_time()
+        self.last = 0.0  # set by start(), on the statement's thread
         self.stopped = False
 
     def __call__(self) -> int:
@@ -96,9 +96,10 @@ class SqliteMeter:
                 return 1
         return 1 if self.stopped else 0
 
-    def start(self) -> None:
-        """Start counting (on the statement's thread: CPU time is per thread)."""
+    def start(self) -> float:
+        """Start counting (on the statement's thread: CPU time is per thread); the thread's CPU time now."""
         self.last = time.thread_time()
+        return self.last
 
     def stop(self) -> None:
         self.stopped = True
