@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -65,15 +64,21 @@ def current() -> WorkBudget | None:
     return _current.get()
 
 
-@contextmanager
-def budget(seconds: float) -> Iterator[WorkBudget | None]:
-    """Give the code inside (one request) a budget of `seconds`; 0 or less: no limit."""
-    work = WorkBudget(seconds) if seconds > 0 else None
-    token = _current.set(work)
-    try:
-        yield work
-    finally:
-        _current.reset(token)
+class budget:  # noqa: N801 - used as a function: `with budget(seconds):`
+    """Give the code inside (one request) a budget of `seconds`; 0 or less: no limit. (A class rather than
+    a generator under @contextmanager: a microsecond less per request.)"""
+
+    __slots__ = ("work", "_token")
+
+    def __init__(self, seconds: float) -> None:
+        self.work = WorkBudget(seconds) if seconds > 0 else None
+
+    def __enter__(self) -> WorkBudget | None:
+        self._token = _current.set(self.work)
+        return self.work
+
+    def __exit__(self, *_: object) -> None:
+        _current.reset(self._token)
 
 
 class SqliteMeter:
