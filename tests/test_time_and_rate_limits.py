@@ -66,6 +66,25 @@ def test_a_timeout_is_504_with_graphql_response_json(client: TestClient, key: st
     assert response.json()["errors"][0]["extensions"]["code"] == "TIMEOUT"
 
 
+# A time limit of a second, and no other limit that would stop a statement waiting for a lock first (the
+# work budget counts time waiting for a statement on PostgreSQL: tests/test_request_bounds.py pins that).
+ONE_SECOND_WHILE_LOCKED = pytest.mark.parametrize(
+    "overrides",
+    [
+        {
+            "request_timeout_seconds": 1.0,
+            "statement_timeout_ms": 120_000,
+            "request_work_seconds": 0,
+            "lock_timeout_ms": 0,
+        }
+    ],
+)
+
+
+def _dsn(database_url: str) -> str:
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 @contextmanager
 def _table_locked(dsn: str, table: str) -> Iterator[None]:
     """Holds an exclusive lock on `table` from another connection, in a thread of its own, until the
@@ -121,23 +140,11 @@ def _waiting_on_locks(dsn: str) -> int:
 
 
 @pytest.mark.backends("postgresql")
-# The work budget off: on PostgreSQL it counts time waiting for a statement too, and would stop this one
-# first (tests/test_request_bounds.py pins that).
-@pytest.mark.parametrize(
-    "overrides",
-    [
-        {
-            "request_timeout_seconds": 1.0,
-            "statement_timeout_ms": 120_000,
-            "request_work_seconds": 0,
-            "lock_timeout_ms": 0,
-        }
-    ],
-)
+@ONE_SECOND_WHILE_LOCKED
 def test_a_timed_out_request_cancels_its_sql_on_the_server(
     client: TestClient, key: str, database_url: str
 ) -> None:
-    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    dsn = _dsn(database_url)
     with _table_locked(dsn, "whatsapp_log"):
         response = client.post("/graphql", json={"query": PAGE}, headers={"ApiKey": key})
         assert response.json()["errors"][0]["extensions"]["code"] == "TIMEOUT"
@@ -148,27 +155,14 @@ def test_a_timed_out_request_cancels_its_sql_on_the_server(
         assert _waiting_on_locks(dsn) == 0
 
 
-# --- rate limit -------------------------------------------------------------------------------------------
-
-
 @pytest.mark.backends("postgresql")
-@pytest.mark.parametrize(
-    "overrides",
-    [
-        {
-            "request_timeout_seconds": 1.0,
-            "statement_timeout_ms": 120_000,
-            "request_work_seconds": 0,
-            "lock_timeout_ms": 0,
-        }
-    ],
-)
+@ONE_SECOND_WHILE_LOCKED
 def test_requests_in_flight_each_time_out_at_their_own_deadline(
     client: TestClient, key: str, database_url: str
 ) -> None:
     """The requests in flight share one timer, armed for the earliest deadline: one that ended first
     (refused at once), and then requests begun a moment apart, each cancelled a second after it began."""
-    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    dsn = _dsn(database_url)
     answers: list[tuple[float, Any]] = []
 
     def waiting_request() -> None:
@@ -189,6 +183,9 @@ def test_requests_in_flight_each_time_out_at_their_own_deadline(
 
     assert [answer["errors"][0]["extensions"]["code"] for _, answer in answers] == ["TIMEOUT"] * 3
     assert all(0.9 < seconds < 5 for seconds, _ in answers), answers
+
+
+# --- rate limit -------------------------------------------------------------------------------------------
 
 
 def test_there_is_no_rate_limit_by_default(client: TestClient, key: str) -> None:
