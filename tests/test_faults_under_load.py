@@ -179,13 +179,23 @@ def _app_on(cluster: Cluster) -> tuple[str, str]:
 
 
 def _terminate_reader(cluster: Cluster, *, keep: frozenset[int] = frozenset()) -> int:
-    """End the reader's sessions but those in `keep`; how many."""
-    rows = cluster.sql(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> ALL($2)",
-        READER,
-        list(keep),
-    )
-    return len(rows)
+    """End the reader's sessions but those in `keep`; how many. The superuser's own connection may find
+    every slot taken for a moment (backends ended a moment ago still hold theirs while they exit): it
+    tries again for a few seconds."""
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            rows = cluster.sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE usename = $1 AND pid <> ALL($2)",
+                READER,
+                list(keep),
+            )
+            return len(rows)
+        except asyncpg.TooManyConnectionsError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def test_max_connections_used_up_mid_load(cluster: Cluster, tmp_path: Path) -> None:
