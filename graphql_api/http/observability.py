@@ -140,6 +140,7 @@ class Metrics:
             if count:
                 self._pending_statements[name] = 0
                 self._statements[name].inc(count)
+        self.observe_pools_now_and_then()
 
     def _flush_soon(self) -> None:
         try:
@@ -183,8 +184,9 @@ class Metrics:
         self.observe_pools()
 
     def observe_pools_now_and_then(self) -> None:
-        """observe_pools at most once a second: after requests, so that with several workers each
-        one's recent state is in the shared files, without a cost on every request."""
+        """observe_pools at most once a second, when counts are written (flush): after requests, so that
+        with several workers each one's recent state is in the shared files, without a cost on every
+        request."""
         now = time.monotonic()
         if now - self._pools_observed_at >= 1.0:
             self.observe_pools()
@@ -316,7 +318,6 @@ def record_request(
     if outcome not in _OUTCOMES:
         outcome = "ok" if status < 400 else f"http_{status // 100}xx"
     metrics.count_request(route_label, metrics.operation_label(operation), outcome, seconds)
-    metrics.observe_pools_now_and_then()
     duration_ms = round(seconds * 1000, 2)
     path = scope.get("path", "")
     access_logger.info(
