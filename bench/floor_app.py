@@ -7,7 +7,8 @@ on top of that is what `python -m bench --floor` measures (bench/floor.py builds
 checks that both answer the same bytes).
 
 Run as the server runs: `python -m bench.floor_app --port N --workers 2` under uvicorn with uvloop and
-httptools, no access log, no `Server` header; FLOOR_SPEC names the file of statements (a pickle of
+httptools, no access log, no `Server` header, each worker on a listening socket of its own (the server's
+supervisor, graphql_api/cli/supervisor.py); FLOOR_SPEC names the file of statements (a pickle of
 `Spec`, written by bench/floor.py). SQLite: one `sqlite3` connection per worker, on the event loop's
 thread. PostgreSQL: an asyncpg pool per worker, with the server's session settings.
 """
@@ -188,14 +189,15 @@ def uvicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import uvicorn
+    from graphql_api.cli.supervisor import run_uvicorn
 
     parser = argparse.ArgumentParser(prog="python -m bench.floor_app", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
-    uvicorn.run("bench.floor_app:from_env", **uvicorn_options(args.host, args.port, args.workers))
+    # Under `graphql-api serve`'s supervisor: each worker on a listening socket of its own, as the server's.
+    run_uvicorn("bench.floor_app:from_env", uvicorn_options(args.host, args.port, args.workers))
     return 0
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from graphql_api.cli.base import CliError, project_list, with_engine
 from graphql_api.cli.fill import seed_empty_database
+from graphql_api.cli.supervisor import run_uvicorn
 from graphql_api.settings import Settings
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def serve(settings: Settings, *, demo: bool) -> int:
         "timeout_graceful_shutdown": settings.request_timeout_seconds + DRAIN_MARGIN_SECONDS,
     }
     try:
-        _run_uvicorn("graphql_api.http.app:app_from_env", options)
+        run_uvicorn("graphql_api.http.app:app_from_env", options)
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -86,30 +87,6 @@ def serve(settings: Settings, *, demo: bool) -> int:
 
 def _exit_0(_signal: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
-
-
-def _run_uvicorn(app: str, options: dict[str, Any]) -> None:
-    """uvicorn.run, with several workers under a supervisor that refuses new connections as soon as it
-    is told to stop."""
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
-    class Supervisor(Multiprocess):
-        """uvicorn's supervisor, closing its copy of the listening socket before it tells the workers to
-        drain. The workers close theirs; with the supervisor's still open, the port went on accepting
-        connections no worker would take (they hung until the last worker was done, then were reset)
-        instead of refusing them at once, as a single process does."""
-
-        def terminate_all(self) -> None:
-            for sock in self.sockets:
-                sock.close()
-            super().terminate_all()
-
-    if options["workers"] > 1:
-        config = uvicorn.Config(app, **options)
-        Supervisor(config, sockets=[config.bind_socket()]).run()
-    else:
-        uvicorn.run(app, **options)
 
 
 async def prepare_demo(settings: Settings) -> DemoKey:
