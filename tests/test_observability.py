@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -311,6 +312,9 @@ def test_serve_with_two_workers_logs_json_lines_and_adds_up_their_metrics(
     requests = [e for e in entries if e["logger"] == "graphql_api.access" and e["route"] == "/graphql"]
     assert sorted(e["request_id"] for e in requests) == sorted(f"serve-{n}" for n in range(12))
     assert {(e["operation"], e["outcome"], e["status"]) for e in requests} == {("Count", "ok", 200)}
+    assert all(isinstance(e["pid"], int) and e["pid"] != process.pid for e in requests)  # the workers'
+    now = datetime.now(UTC)
+    assert all(abs(datetime.fromisoformat(e["time"]) - now) < timedelta(minutes=5) for e in requests)
     assert key not in stderr.read_text()
     # Both workers keep their counts in the shared directory; one scrape adds them all up.
     assert len({path.stem.rsplit("_", 1)[1] for path in metrics_dir.glob("counter_*.db")}) == 2
@@ -324,6 +328,35 @@ def _count_requests(exposition: str) -> float:
         for s in family.samples
     }
     return total(samples, "graphql_api_requests_total", route="/graphql", operation="Count", outcome="ok")
+
+
+@pytest.mark.parametrize(
+    "created",
+    [1085073535.929, 1764955496.0004, 1764955496.9995, 1764955499.9999996, 0.5, 1764955496.1234567],
+)
+def test_a_json_log_line_has_the_records_time_in_utc_to_the_millisecond(created: float) -> None:
+    record = logging.makeLogRecord({"msg": "m", "created": created})
+
+    line = json.loads(JsonFormatter().format(record))
+
+    assert line["time"] == datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+
+
+def test_a_json_log_line_writes_what_json_has_no_type_for_as_text() -> None:
+    when = datetime(2026, 12, 5, 17, 4, 56, tzinfo=UTC)
+    record = logging.makeLogRecord(
+        {"msg": "%s rows", "args": (3,), "when": when, "huge": 2**70, "raw": b"\xff", "keys": {1: "one"}}
+    )
+
+    line = json.loads(JsonFormatter().format(record))
+
+    assert line["message"] == "3 rows"
+    assert (line["when"], line["huge"], line["raw"], line["keys"]) == (
+        str(when),
+        2**70,
+        str(b"\xff"),
+        {"1": "one"},
+    )
 
 
 def test_an_unknown_log_format_is_refused() -> None:

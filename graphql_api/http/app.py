@@ -27,6 +27,7 @@ from graphql_api.http.caching import Compression, HttpCaching
 from graphql_api.http.fast_lane import FastLane
 from graphql_api.http.graphql_sse import GraphQLStreamView
 from graphql_api.http.graphql_view import GraphQLView
+from graphql_api.http.logs import lean_records
 from graphql_api.http.observability import METRICS_CONTENT_TYPE, Metrics, ObservabilityMiddleware
 from graphql_api.http.request_ids import RequestIdMiddleware
 from graphql_api.http.rest import routes as rest_routes
@@ -238,6 +239,7 @@ def app_from_env() -> Starlette:
     """The factory `graphql-api serve` hands to uvicorn (each worker builds its own), in a process tuned
     for serving (GC_THRESHOLDS)."""
     settings = Settings.from_env()
+    lean_records()  # one request log line per request
     provider = None
     if settings.tracing:
         from graphql_api.http import otel
