@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from graphql_api.http.log_stream import handler_config
+
 LOG_FORMATS = ("json", "text")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -93,9 +95,8 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": formatter},
-        "handlers": {
-            "stderr": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
-        },
+        # Request lines written together, warnings and errors at once (http/log_stream.py).
+        "handlers": {"stderr": handler_config("default")},
         "root": {"handlers": ["stderr"], "level": level.upper()},
         # uvicorn's own loggers go through the root's handler, in the same format.
         "loggers": {
