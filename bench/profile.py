@@ -29,7 +29,7 @@ from typing import Any
 
 from bench import queries as q
 from bench.data import CACHE, POSTGRESQL_ENV, Dataset, plan_for, prepare, prepare_postgresql
-from bench.floor import floor_serving, load, spec_for
+from bench.floor import SERVER_ENV, floor_serving, load, spec_for
 from bench.load import post_body
 from bench.profile_categories import ORDER, Frame, Stack, classify, owner, parse
 from bench.profile_worker import OUT_ENV
@@ -112,6 +112,8 @@ def run(data: Dataset, *, rows: int = 10, seconds: float = 10.0) -> dict[str, An
             out = Path(folder, f"{name}.txt")
             # Metrics as with several workers (shared files), which serve sets up only for those.
             env = {OUT_ENV: str(out), "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(dir=folder)}
+            if name == "server":
+                env.update(SERVER_ENV)  # with its request log line, as bench --floor loads it
             program = (*PROGRAM, "serve" if name == "server" else "floor")
             context = (
                 serving(data, workers=1, env=env, program=program)

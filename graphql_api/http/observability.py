@@ -328,16 +328,19 @@ def record_request(
         outcome,
         operation or "-",
         duration_ms,
+        # One `extra`, the line's fields (logs.JsonFormatter): one attribute to set and to read back.
         extra={
-            "request_id": scope.get("state", {}).get("request_id"),
-            "method": scope.get("method"),
-            "path": path,
-            "route": route_label,
-            # The name as sent (truncated) in the log: logs are for finding one request.
-            "operation": operation[:100] if operation else None,
-            "key_id": record.get("key_id"),
-            "status": status,
-            "outcome": outcome,
-            "duration_ms": duration_ms,
+            "fields": {
+                "request_id": scope.get("state", {}).get("request_id"),
+                "method": scope.get("method"),
+                "path": path,
+                "route": route_label,
+                # The name as sent (truncated) in the log: logs are for finding one request.
+                "operation": operation[:100] if operation else None,
+                "key_id": record.get("key_id"),
+                "status": status,
+                "outcome": outcome,
+                "duration_ms": duration_ms,
+            }
         },
     )
