@@ -46,7 +46,7 @@ class Frame:
 RULES: list[tuple[str, str, tuple[str, ...]]] = [
     (LOGS, "logging/", ()),
     (LOGS, "graphql_api/http/logs.py", ()),
-    (LOGS, "graphql_api/http/log_stream.py", ()),
+    (LOGS, "graphql_api/http/batched_logs.py", ()),
     (LOGS, "pythonjsonlogger/", ()),
     (METRICS, "prometheus_client/", ()),
     (METRICS, "graphql_api/http/observability.py", ()),

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from graphql_api.http.log_stream import handler_config
+from graphql_api.http.batched_logs import handler_config
 
 LOG_FORMATS = ("json", "text")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -100,7 +100,7 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": formatter},
-        # Request lines written together, warnings and errors at once (http/log_stream.py).
+        # Request lines written together, warnings and errors at once (http/batched_logs.py).
         "handlers": {"stderr": handler_config("default")},
         "root": {"handlers": ["stderr"], "level": level.upper()},
         # uvicorn's own loggers go through the root's handler, in the same format.

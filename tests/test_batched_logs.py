@@ -1,4 +1,4 @@
-"""The server's log lines are written to stderr together (graphql_api/http/log_stream.py).
+"""The server's log lines are written to stderr together (graphql_api/http/batched_logs.py).
 
 On an event loop's thread, lines wait at most FLUSH_SECONDS and go out in a few writes of whole lines;
 a warning goes out at once, after the lines before it; outside a loop every line goes out at once.
@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from graphql_api.http.log_stream import ATOMIC_BYTES, FLUSH_SECONDS, BatchingStreamHandler
+from graphql_api.http.batched_logs import ATOMIC_BYTES, FLUSH_SECONDS, BatchingStreamHandler
 from graphql_api.http.logs import JsonFormatter
 from tests.conftest import _sqlite_url
 from tests.factories import Factory
@@ -59,7 +59,7 @@ def pipe() -> Iterator[Pipe]:
     stream = io.TextIOWrapper(os.fdopen(write_fd, "wb"), line_buffering=True)
     handler = BatchingStreamHandler(stream)
     handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger(f"test_log_stream.{id(handler)}")
+    logger = logging.getLogger(f"test_batched_logs.{id(handler)}")
     logger.propagate = False
     logger.setLevel(logging.INFO)
     logger.addHandler(handler)
