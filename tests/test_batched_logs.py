@@ -8,6 +8,7 @@ Written to a real pipe, counted in this process's write system calls (/proc/self
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -63,13 +64,15 @@ def pipe() -> Iterator[Pipe]:
     logger.propagate = False
     logger.setLevel(logging.INFO)
     logger.addHandler(handler)
+    pipe = Pipe(logger, read_fd)
     try:
-        yield Pipe(logger, read_fd)
+        yield pipe
     finally:
         logger.removeHandler(handler)
-        handler.close()
-        stream.close()
-        os.close(read_fd)
+        with contextlib.suppress(BrokenPipeError):  # a test's reader went away
+            handler.close()
+            stream.close()
+        os.close(pipe.read_fd)
 
 
 def writes() -> int:
@@ -127,6 +130,21 @@ def test_lines_logged_outside_a_loop_or_on_another_thread_go_out_at_once(pipe: P
 
     lines = asyncio.run(from_a_thread())
     assert [json.loads(line)["request_id"] for line in lines] == ["request-1", "request-2"]
+
+
+def test_lines_that_cannot_be_written_are_lost_without_stopping_the_loop(pipe: Pipe) -> None:
+    os.close(pipe.read_fd)  # the reader went away: writes fail with a broken pipe
+    pipe.read_fd = os.open(os.devnull, os.O_RDONLY)  # for the fixture to close
+    errors: list[dict[str, object]] = []
+
+    async def log() -> str:
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, context: errors.append(context))
+        request_line(pipe.logger, 0)
+        await asyncio.sleep(FLUSH_SECONDS + 0.2)
+        return "still serving"
+
+    assert asyncio.run(log()) == "still serving"
+    assert errors == []
 
 
 def test_serve_writes_every_request_line_whole_and_soon_with_two_workers(

@@ -17,6 +17,7 @@ writes without interleaving another process's (a longer line goes alone, as it d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import select
 from typing import Any, TextIO
@@ -49,7 +50,7 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
                 self._write_pending()
                 return
             if self._timer is None or self._timer_loop is not loop:  # (a loop that ended never fires)
-                self._timer, self._timer_loop = loop.call_later(FLUSH_SECONDS, self.flush), loop
+                self._timer, self._timer_loop = loop.call_later(FLUSH_SECONDS, self._flush_on_time), loop
         except RecursionError:
             raise
         except Exception:  # noqa: BLE001 - as StreamHandler does: the record is lost, not the program
@@ -62,6 +63,12 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
             super().flush()
         finally:
             self.release()
+
+    def _flush_on_time(self) -> None:
+        # stderr gone (its reader closed the pipe): those lines are lost, as StreamHandler loses a line it
+        # cannot write, and the loop goes on serving.
+        with contextlib.suppress(Exception):
+            self.flush()
 
     def _write_pending(self) -> None:
         self._timer = None  # a timer still armed finds nothing to write
