@@ -34,7 +34,7 @@ from bench import asgi
 from bench.data import Dataset, plain_dsn
 from bench.floor_app import SPEC_ENV, Floor, Page, Spec, difference
 from bench.load import Load, have_wrk, post_body, run_builtin, run_wrk
-from bench.server import CONNECTIONS, HOST, Served, serving
+from bench.server import CONNECTIONS, HOST, Served, cpu_seconds, serving
 from graphql_api.compiler import RawJSON, compiled_response
 from graphql_api.data.database import request_connect_args
 from graphql_api.http.app import create_app
@@ -175,19 +175,34 @@ class Run:
     errors: int
     tool: str
     load_average: float  # the machine's, 1 minute, at the end of the run
+    # The busiest worker's part of the workers' CPU: 1/workers when the connections were spread evenly,
+    # 1.0 when they all sat on one worker (which then caps the run at one core).
+    busiest_worker: float
 
 
 def load(served: Served, body: str, headers: dict[str, str], *, seconds: float) -> Run:
     """The benchmark's load generator on `served` (bench/server.py's), with the workers' CPU."""
+    pids = served.workers()
+    per_worker = [cpu_seconds([pid]) for pid in pids]
     cpu = served.cpu_seconds()
     if have_wrk():
         got: Load = run_wrk(served.url + "/graphql", body, headers, connections=CONNECTIONS, seconds=seconds)
     else:
         got = run_builtin(HOST, served.port, body, headers, connections=CONNECTIONS, seconds=seconds)
     cpu = served.cpu_seconds() - cpu
+    per_worker = [cpu_seconds([pid]) - before for pid, before in zip(pids, per_worker, strict=True)]
     per_request = cpu * 1000 / max(got.requests, 1)
+    busiest = max(per_worker) / sum(per_worker) if sum(per_worker) > 0 else 1.0
     return Run(
-        got.req_s, got.p50_ms, got.p99_ms, per_request, got.requests, got.errors, got.tool, os.getloadavg()[0]
+        got.req_s,
+        got.p50_ms,
+        got.p99_ms,
+        per_request,
+        got.requests,
+        got.errors,
+        got.tool,
+        os.getloadavg()[0],
+        busiest,
     )
 
 
@@ -198,6 +213,7 @@ def _medians(runs: list[Run]) -> dict[str, Any]:
         "p99_ms": statistics.median(r.p99_ms for r in runs),
         "cpu_ms_per_request": statistics.median(r.cpu_ms_per_request for r in runs),
         "errors": sum(r.errors for r in runs),
+        "busiest_worker": max(r.busiest_worker for r in runs),
         "runs": [asdict(r) for r in runs],
     }
 

@@ -32,7 +32,7 @@ def _backend_lines(name: str, section: dict[str, Any]) -> list[str]:
         f"16 connections, {comparison['rounds']} interleaved rounds of {comparison['seconds']:g} s "
         f"({section['tool']}); medians; load average {low:.1f} to {high:.1f} during the runs",
         f"  {'rows':>4s} {'':6s} {'req/s':>8s} {'p50 ms':>7s} {'p99 ms':>7s} {'cpu ms/req':>10s} "
-        f"{'errors':>6s}   {'of_floor':>8s} {'cpu x floor':>11s} {'bytes':>7s}",
+        f"{'errors':>6s} {'busiest':>7s}   {'of_floor':>8s} {'cpu x floor':>11s} {'bytes':>7s}",
     ]
     for rows, page in comparison["pages"].items():
         for side in ("server", "floor"):
@@ -44,7 +44,7 @@ def _backend_lines(name: str, section: dict[str, Any]) -> list[str]:
             )
             lines.append(
                 f"  {rows:>4} {side:6s} {run['req_s']:8.0f} {run['p50_ms']:7.1f} {run['p99_ms']:7.1f} "
-                f"{run['cpu_ms_per_request']:10.3f} {run['errors']:6d}{tail}"
+                f"{run['cpu_ms_per_request']:10.3f} {run['errors']:6d} {run['busiest_worker']:7.2f}{tail}"
             )
     return lines
 
