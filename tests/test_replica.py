@@ -150,6 +150,10 @@ def test_a_read_cancelled_by_a_conflict_with_replay_is_service_unavailable(
                 "BEGIN; LOCK whatsapp_log, api_key IN ACCESS EXCLUSIVE MODE; COMMIT", database="app"
             )
             time.sleep(0.05)
+        # The client's answer to the cancelled read comes after the server logged it: wait for it.
+        while not any("SERVICE_UNAVAILABLE" in a.outcome for a in load.sent_between(started)):
+            assert time.monotonic() < deadline + 10, "the cancelled read was logged, its answer never came"
+            time.sleep(0.01)
         repaired = time.monotonic()
         result = assert_survived(
             load, server, started=started, repaired=repaired, expected=frozenset({"SERVICE_UNAVAILABLE"})
