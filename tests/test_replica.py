@@ -143,17 +143,15 @@ def test_a_read_cancelled_by_a_conflict_with_replay_is_service_unavailable(
         # read holding the tables (40001 "canceling statement due to conflict with recovery").
         # A conflict needs a read in flight when the lock is replayed: on a loaded machine that can take a
         # while (one CI run saw none in 20 s; alone it comes within a second or two).
+        # A read cancelled on the compiled path may be answered by the regular path, run again, when the
+        # replay is done by then: lock again until a client gets the cancellation as its answer.
         deadline = started + 60
-        while not any("conflict with recovery" in w for w in server.warnings_logged()):
+        while not any("SERVICE_UNAVAILABLE" in a.outcome for a in load.sent_between(started)):
             assert time.monotonic() < deadline, "no read was cancelled by replay"
             primary.script(
                 "BEGIN; LOCK whatsapp_log, api_key IN ACCESS EXCLUSIVE MODE; COMMIT", database="app"
             )
             time.sleep(0.05)
-        # The client's answer to the cancelled read comes after the server logged it: wait for it.
-        while not any("SERVICE_UNAVAILABLE" in a.outcome for a in load.sent_between(started)):
-            assert time.monotonic() < deadline + 10, "the cancelled read was logged, its answer never came"
-            time.sleep(0.01)
         repaired = time.monotonic()
         result = assert_survived(
             load, server, started=started, repaired=repaired, expected=frozenset({"SERVICE_UNAVAILABLE"})
