@@ -22,12 +22,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from graphql_api.http.batched_logs import ATOMIC_BYTES, FLUSH_SECONDS, BatchingStreamHandler
-from graphql_api.http.logs import JsonFormatter
+from graphql_api.http.logs import InfoLines, JsonFormatter
 from tests.conftest import _sqlite_url
 from tests.factories import Factory
 from tests.live import SERVE, free_port, stop
@@ -145,6 +146,41 @@ def test_lines_that_cannot_be_written_are_lost_without_stopping_the_loop(pipe: P
 
     assert asyncio.run(log()) == "still serving"
     assert errors == []
+
+
+def test_the_request_line_skips_the_log_record_and_reads_as_logging_writes_it() -> None:
+    stream = io.StringIO()
+    handler = BatchingStreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger(f"test_batched_logs.direct.{id(handler)}")
+    logger.propagate, logger.level = False, logging.INFO
+    logger.addHandler(handler)
+    lines = InfoLines(logger)
+    fields = {"request_id": "r-1", "status": 200, "duration_ms": 0.17, "operation": None}
+    records: list[logging.LogRecord] = []
+    make_record = logging.getLogRecordFactory()
+
+    def counted(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        records.append(make_record(*args, **kwargs))
+        return records[-1]
+
+    logging.setLogRecordFactory(counted)
+    try:
+        lines.info("POST /graphql 200 ok - 0.17ms", fields)  # the batching handler alone: no record
+        direct = len(records)
+        logger.addHandler(logging.NullHandler())  # two handlers: through logging, as usual
+        lines.info("POST /graphql 200 ok - 0.17ms", fields)
+    finally:
+        logging.setLogRecordFactory(make_record)
+        logger.handlers.clear()
+
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert (direct, len(records)) == (0, 1)
+    assert first.pop("time")[:10] == second.pop("time")[:10]
+    assert first == second == {
+        "level": "info", "logger": logger.name, "pid": os.getpid(),
+        "message": "POST /graphql 200 ok - 0.17ms", **fields,
+    }  # fmt: skip
 
 
 def test_serve_writes_every_request_line_whole_and_soon_with_two_workers(

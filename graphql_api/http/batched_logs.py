@@ -38,23 +38,27 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def emit(self, record: logging.LogRecord) -> None:  # under self.lock (Handler.handle)
         try:
-            line = self.format(record) + self.terminator
-            self._pending.append(line)
-            self._pending_bytes += len(line)
-            if record.levelno >= logging.WARNING or self._pending_bytes >= MAX_PENDING_BYTES:
-                self._write_pending()
-                return
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # no loop on this thread: nothing would write it later
-                self._write_pending()
-                return
-            if self._timer is None or self._timer_loop is not loop:  # (a loop that ended never fires)
-                self._timer, self._timer_loop = loop.call_later(FLUSH_SECONDS, self._flush_on_time), loop
+            self.add(self.format(record), record.levelno)
         except RecursionError:
             raise
         except Exception:  # noqa: BLE001 - as StreamHandler does: the record is lost, not the program
             self.handleError(record)
+
+    def add(self, text: str, level: int) -> None:
+        """Write a formatted line at `level`, now or with the others (call with the handler's lock held)."""
+        line = text + self.terminator
+        self._pending.append(line)
+        self._pending_bytes += len(line)
+        if level >= logging.WARNING or self._pending_bytes >= MAX_PENDING_BYTES:
+            self._write_pending()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop on this thread: nothing would write it later
+            self._write_pending()
+            return
+        if self._timer is None or self._timer_loop is not loop:  # (a loop that ended never fires)
+            self._timer, self._timer_loop = loop.call_later(FLUSH_SECONDS, self._flush_on_time), loop
 
     def flush(self) -> None:
         self.acquire()

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+import os
 import sys
 import time
 from typing import Any
 
 import orjson
 
-from graphql_api.http.batched_logs import handler_config
+from graphql_api.http.batched_logs import BatchingStreamHandler, handler_config
 
 LOG_FORMATS = ("json", "text")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -48,22 +49,27 @@ class JsonFormatter(logging.Formatter):
         self._second_text = ""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": self._time(record.created),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "pid": record.process,  # which worker, when there are several
-            "message": record.getMessage(),
-        }
         fields = record.__dict__.get("fields")
-        if type(fields) is dict:  # the request log line's fields, given as one `extra`
-            entry.update(fields)
-        else:
-            for name, value in vars(record).items():
-                if name not in _RECORD_ATTRIBUTES:
-                    entry[name] = value
+        if type(fields) is not dict:  # else the request log line's fields, given as one `extra`
+            fields = {name: value for name, value in vars(record).items() if name not in _RECORD_ATTRIBUTES}
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            fields = {**fields, "exception": self.formatException(record.exc_info)}
+        return self.line(
+            record.created, record.levelname, record.name, record.process, record.getMessage(), fields
+        )
+
+    def line(
+        self, created: float, level: str, logger: str, pid: int | None, message: str, fields: dict[str, Any]
+    ) -> str:
+        """The JSON line of a record with these parts (`fields` after the five every line has)."""
+        entry: dict[str, Any] = {
+            "time": self._time(created),
+            "level": level.lower(),
+            "logger": logger,
+            "pid": pid,  # which worker, when there are several
+            "message": message,
+        }
+        entry.update(fields)
         try:
             return orjson.dumps(entry, default=str, option=_ORJSON_OPTIONS).decode()
         except (TypeError, orjson.JSONEncodeError):  # an integer past 64 bits, a str that is no UTF-8
@@ -79,6 +85,55 @@ class JsonFormatter(logging.Formatter):
             self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._second = second
         return f"{self._second_text}.{micro // 1000:03d}+00:00"
+
+
+class InfoLines:
+    """A logger's lines at INFO with their fields (the request log line, one per request).
+
+    When the one handler logging would call is the batching handler with a JsonFormatter and nothing
+    filters (as `serve` configures it), the line goes straight to it, written as logging would write it:
+    building the record and passing it down the loggers and the handler's checks cost as much as the
+    rest of the line. Otherwise (another handler, a filter, pytest's caplog) it is logged as usual.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+
+    def info(self, message: str, fields: dict[str, Any]) -> None:
+        logger = self.logger
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        handler = self._sole_handler()
+        formatter = handler.formatter if handler is not None else None
+        if handler is None or type(formatter) is not JsonFormatter:
+            logger.info(message, extra={"fields": fields})
+            return
+        line = formatter.line(time.time(), "INFO", logger.name, os.getpid(), message, fields)
+        handler.acquire()
+        try:
+            handler.add(line, logging.INFO)
+        except Exception:  # noqa: BLE001 - stderr failing: logging reports it (Handler.handleError)
+            logger.info(message, extra={"fields": fields})
+        finally:
+            handler.release()
+
+    def _sole_handler(self) -> BatchingStreamHandler | None:
+        """The batching handler when it is the only one the logger's INFO records reach, unfiltered."""
+        if self.logger.disabled or self.logger.filters:
+            return None
+        found = None
+        current: logging.Logger | None = self.logger
+        while current is not None:
+            for handler in current.handlers:
+                if found is not None:
+                    return None
+                found = handler
+            if not current.propagate:
+                break
+            current = current.parent
+        if type(found) is not BatchingStreamHandler or found.filters or found.level > logging.INFO:
+            return None
+        return found
 
 
 def lean_records() -> None:

@@ -31,6 +31,7 @@ from sqlalchemy import event
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graphql_api.errors import CODES
+from graphql_api.http.logs import InfoLines
 from graphql_api.request_record import close_record, open_record
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from graphql_api.data.database import Database
 
 access_logger = logging.getLogger("graphql_api.access")
+access_lines = InfoLines(access_logger)
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -320,27 +322,19 @@ def record_request(
     metrics.count_request(route_label, metrics.operation_label(operation), outcome, seconds)
     duration_ms = round(seconds * 1000, 2)
     path = scope.get("path", "")
-    access_logger.info(
-        "%s %s %s %s %s %.2fms",
-        scope.get("method", ""),
-        path,
-        status,
-        outcome,
-        operation or "-",
-        duration_ms,
-        # One `extra`, the line's fields (logs.JsonFormatter): one attribute to set and to read back.
-        extra={
-            "fields": {
-                "request_id": scope.get("state", {}).get("request_id"),
-                "method": scope.get("method"),
-                "path": path,
-                "route": route_label,
-                # The name as sent (truncated) in the log: logs are for finding one request.
-                "operation": operation[:100] if operation else None,
-                "key_id": record.get("key_id"),
-                "status": status,
-                "outcome": outcome,
-                "duration_ms": duration_ms,
-            }
+    method = scope.get("method", "")
+    access_lines.info(
+        f"{method} {path} {status} {outcome} {operation or '-'} {duration_ms:.2f}ms",
+        {
+            "request_id": scope.get("state", {}).get("request_id"),
+            "method": scope.get("method"),
+            "path": path,
+            "route": route_label,
+            # The name as sent (truncated) in the log: logs are for finding one request.
+            "operation": operation[:100] if operation else None,
+            "key_id": record.get("key_id"),
+            "status": status,
+            "outcome": outcome,
+            "duration_ms": duration_ms,
         },
     )
