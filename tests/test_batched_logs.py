@@ -29,7 +29,6 @@ import pytest
 
 from graphql_api.http.batched_logs import ATOMIC_BYTES, FLUSH_SECONDS, BatchingStreamHandler
 from graphql_api.http.logs import InfoLines, JsonFormatter
-from tests.conftest import _sqlite_url
 from tests.factories import Factory
 from tests.live import SERVE, free_port, stop
 
@@ -183,12 +182,9 @@ def test_the_request_line_skips_the_log_record_and_reads_as_logging_writes_it() 
     }  # fmt: skip
 
 
-def test_serve_writes_every_request_line_whole_and_soon_with_two_workers(
-    migrated_sqlite: Path, tmp_path: Path
-) -> None:
-    database = tmp_path / "served.db"
-    database.write_bytes(migrated_sqlite.read_bytes())
-    url = _sqlite_url(database)
+@pytest.mark.backends("sqlite")  # the server's log, whatever its database
+def test_serve_writes_every_request_line_whole_and_soon_with_two_workers(database_url: str) -> None:
+    url = database_url
     with Factory(url) as factory:
         project = factory.project()
         factory.logs(project, 3)

@@ -8,7 +8,6 @@ wakes first. The port stays the server's own: a second server started on it fail
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,26 +17,25 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _sqlite_url
 from tests.factories import Factory
 from tests.fault_load import STARTUP_SECONDS, Server, serving
 from tests.live import SERVE, stop
 from tests.test_workers import workers
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="SO_REUSEPORT spreads connections on Linux")
+pytestmark = [
+    pytest.mark.skipif(sys.platform != "linux", reason="SO_REUSEPORT spreads connections on Linux"),
+    pytest.mark.backends("sqlite"),  # the server's sockets, whatever its database
+]
 
 CONNECTIONS = 32
 _LISTEN, _ESTABLISHED = "0A", "01"
 
 
 @pytest.fixture
-def database(migrated_sqlite: Path, tmp_path: Path) -> str:
-    path = tmp_path / "served.db"
-    shutil.copyfile(migrated_sqlite, path)
-    url = _sqlite_url(path)
-    with Factory(url) as factory:
+def database(database_url: str) -> str:
+    with Factory(database_url) as factory:
         factory.logs(factory.project(), 1)
-    return url
+    return database_url
 
 
 def _sockets(port: int) -> dict[str, str]:
