@@ -208,6 +208,38 @@ def test_a_key_with_a_request_in_progress_waits_and_then_gets_429(
     assert other == {"data": {"whatsAppLogCount": 0}}
 
 
+def test_a_key_over_its_requests_in_progress_gets_its_turn_when_one_finishes(
+    factory: Factory, database_url: str, project: str, long_texts: None, backend: str
+) -> None:
+    key = factory.api_key(project)
+    slow = {"query": "query($w: WhatsAppLogFilter) { whatsAppLogCount(where: $w) }"}
+    slow["variables"] = {"w": contains_any(100 if backend == "sqlite" else 12)}  # type: ignore[assignment]
+    env = {"MAX_REQUESTS_PER_KEY": "1", "POOL_TIMEOUT": "30", "REQUEST_WORK_SECONDS": "30"}
+    with serve_process(database_url, **env) as (url, _process):
+        answers: list[tuple[str, dict[str, Any]]] = []
+
+        def ask(name: str, body: dict[str, Any]) -> None:
+            answers.append((name, post(url, body, key)))
+
+        first = threading.Thread(target=ask, args=("slow", slow))
+        first.start()
+        time.sleep(0.1)
+        # Both wait for the slow one's slot, then have it in turn.
+        waiting = [
+            threading.Thread(target=ask, args=(name, {"query": "{ whatsAppLogCount }"}))
+            for name in ("second", "third")
+        ]
+        for thread in waiting:
+            thread.start()
+        for thread in (first, *waiting):
+            thread.join(60)
+    assert sorted(name for name, _ in answers) == ["second", "slow", "third"]
+    assert answers[0] == ("slow", {"data": {"whatsAppLogCount": 0}})
+    second, third = (body for _, body in answers[1:])
+    assert "errors" not in second and second == third
+    assert second["data"]["whatsAppLogCount"] > 0
+
+
 # --- 4. validation before authentication --------------------------------------------------------------
 
 
