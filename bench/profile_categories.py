@@ -69,7 +69,7 @@ RULES: list[tuple[str, str, tuple[str, ...]]] = [
     ),
     (FLOOR, "bench/floor_app.py", ()),
     (PLAN, "graphql_api/compiler/execution.py", ("CompiledExecution._plan", "CompiledExecution._compiled")),
-    (PLAN, "graphql_api/compiler/execution.py", ("_request_key", "CompiledExecution.execute_again")),
+    (PLAN, "graphql_api/compiler/execution.py", ("request_key", "CompiledExecution.execute_again")),
     (PLAN, "graphql_api/compiler/execution.py", ("CompiledExecution.fast_path",)),
     (PLAN, "graphql_api/compiler/repeat.py", ()),
     (PLAN, "graphql_api/schema/lru.py", ()),

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import strawberry
 
-from graphql_api.compiler.execution import CompiledExecution, RawJSON, compiled_response
+from graphql_api.compiler.execution import CompiledExecution, RawJSON, compiled_response, request_key
 from graphql_api.compiler.extension import CompiledExecutionExtension
 from graphql_api.data.services import Services
 
-__all__ = ["CompiledExecution", "RawJSON", "compiled_response", "install"]
+__all__ = ["CompiledExecution", "RawJSON", "compiled_response", "install", "request_key"]
 
 
 def install(schema: strawberry.Schema, services: Services, *, cache_size: int = 512) -> CompiledExecution:

@@ -107,7 +107,8 @@ class _Passed:
     operation_name: str | None  # as the pipeline resolved it (the document's only operation's name)
 
 
-def _request_key(query: str, operation_name: str | None, variables: dict[str, Any] | None) -> tuple[str, ...]:
+def request_key(query: str, operation_name: str | None, variables: dict[str, Any] | None) -> tuple[str, ...]:
+    """What the caches know a request by: its document, operation name and variables (as sorted JSON)."""
     return (query, operation_name or "", json.dumps(variables, sort_keys=True) if variables else "")
 
 
@@ -166,7 +167,7 @@ class CompiledExecution:
         context: _HasPrincipal,
     ) -> ExecutionResult | None:
         """Inside the pipeline: the result with the `data` the database built, or None (regular path)."""
-        key = _request_key(query, operation_name, variables)
+        key = request_key(query, operation_name, variables)
         try:
             data = await self._execute(key, document, operation_name, variables, context, on_loop_only=False)
         except Elsewhere:  # pragma: no cover - only the fast path asks to stay on the loop
@@ -187,11 +188,14 @@ class CompiledExecution:
         operation_name: str | None,
         variables: dict[str, Any] | None,
         context: _HasPrincipal,
+        key: tuple[str, ...] | None = None,
     ) -> ExecutionResult | None:
-        """The fast path: the result for a request that passed the pipeline before, or None."""
+        """The fast path: the result for a request that passed the pipeline before, or None. `key`: the
+        request's `request_key`, when the caller has it already."""
         if not self.fast_path:
             return None
-        key = _request_key(query, operation_name, variables)
+        if key is None:
+            key = request_key(query, operation_name, variables)
         passed = self._passed.get(key)
         if passed is None:
             return None

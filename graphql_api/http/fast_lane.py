@@ -29,13 +29,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from graphql_api.compiler import request_key
 from graphql_api.data import work_budget
 from graphql_api.data.auth import Credential, Principal, request_credential
 from graphql_api.data.ratelimit import KeyGate
@@ -76,6 +77,11 @@ class Known:
     query: str
     operation_name: str | None
     variables: dict[str, Any] | None
+    # What the compiled path's caches know it by, made once (the variables as sorted JSON).
+    key: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", request_key(self.query, self.operation_name, self.variables))
 
 
 class _Plain:
@@ -255,6 +261,7 @@ class FastLane:
                         operation_name=known.operation_name,
                         variables=known.variables,
                         context=context,
+                        key=known.key,
                     ),
                     context=context,
                     operations=None,
