@@ -69,6 +69,12 @@ def profile_lines(profile: dict[str, Any]) -> list[str]:
         for row in target["top"]:
             share, ms = row["share"] * 100, row["ms_per_request"]
             lines.append(f"    {share:5.1f}% {ms:7.3f}  {row['function']}  [{row['category']}]")
+        if target.get("libraries"):
+            lines.append("  by library (perf, over a load of its own; the Python sampler's view is above):")
+            for row in target["libraries"]:
+                lines.append(
+                    f"    {row['library']:44s} {row['share'] * 100:5.1f}% {row['ms_per_request']:7.3f}"
+                )
     return lines
 
 

@@ -10,6 +10,11 @@ httptools = HTTP, Starlette's and our middleware, body decoding, the key check, 
 parameter binding, the statement, response assembly, metrics, logs, ...), so a category holds the time
 spent in its own code and in the library and C code it calls. A category's share of the samples times
 the worker's CPU per request (from /proc, over the same load) gives its milliseconds per request.
+
+Where Linux `perf` can sample the worker, each target also gets its CPU per request by library over a
+load of its own (bench/profile_native.py): the Python interpreter, SQLite, the C library, the kernel.
+The sampler above puts a C call's time in the Python frame running after it, so its "statement" and
+"HTTP" hold some of the request's own Python work; the libraries' view does not.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench import profile_native
 from bench import queries as q
 from bench.data import CACHE, POSTGRESQL_ENV, Dataset, plan_for, prepare, prepare_postgresql
 from bench.floor import SERVER_ENV, floor_serving, load, spec_for
@@ -99,6 +105,17 @@ def breakdown(name: str, sampled: dict[str, Any], top: int = TOP) -> dict[str, A
     }
 
 
+def by_library(served: Served, body: str, headers: dict[str, str], *, seconds: float) -> list[dict[str, Any]]:
+    """The worker's CPU per request by library (bench/profile_native.py), over a load of its own."""
+    (pid,) = served.workers()
+    with profile_native.recording(pid) as shares:
+        run = load(served, body, headers, seconds=seconds)
+    return [
+        {"library": name, "share": share, "ms_per_request": share * run.cpu_ms_per_request}
+        for name, share in shares.items()
+    ]
+
+
 def run(data: Dataset, *, rows: int = 10, seconds: float = 10.0) -> dict[str, Any]:
     """The server's and the floor's profiles for the page of `rows`, one after the other."""
     logger.info("profile on %s: page of %d, one worker each", data.server, rows)
@@ -107,6 +124,7 @@ def run(data: Dataset, *, rows: int = 10, seconds: float = 10.0) -> dict[str, An
     body = post_body(document)
     headers = {"Content-Type": "application/json", "ApiKey": data.keys[data.largest_project]}
     targets = []
+    native = profile_native.available()
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as folder:
         for name in ("server", "floor"):
             out = Path(folder, f"{name}.txt")
@@ -122,7 +140,10 @@ def run(data: Dataset, *, rows: int = 10, seconds: float = 10.0) -> dict[str, An
             )
             with context as served:
                 load(served, body, headers, seconds=min(2.0, seconds))  # warm
-                targets.append(breakdown(name, sample(served, out, body, headers, seconds=seconds)))
+                target = breakdown(name, sample(served, out, body, headers, seconds=seconds))
+                if native:
+                    target["libraries"] = by_library(served, body, headers, seconds=seconds)
+                targets.append(target)
     return {"server": data.server, "rows": rows, "seconds": seconds, "targets": targets}
 
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from bench import profile_native
 from bench import queries as q
 from bench.data import Dataset, plan_for, prepare
 from bench.floor import fetch, floor_serving, spec_for
@@ -48,3 +49,23 @@ def test_a_floor_whose_bytes_differ_from_the_servers_does_not_start(spec: Spec) 
 
     with pytest.raises(RuntimeError, match="differs from the server's"):
         asyncio.run(start())
+
+
+def test_perf_libraries_are_grouped_as_the_profile_reports_them() -> None:
+    report = """
+    44.49%  libpython3.11.so.1.0
+    31.87%  libsqlite3.so.0.8.6
+     0.28%  _sqlite3.cpython-311-x86_64-linux-gnu.so
+    12.53%  libc.so.6
+     6.84%  [kernel.kallsyms]
+     1.50%  loop.cpython-311-x86_64-linux-gnu.so
+     0.30%  libsomething-else.so
+"""
+    shares = profile_native.grouped(report)
+    python, sqlite, libc = list(shares)[:3]
+    assert (python, sqlite, libc) == ("Python interpreter (bytecode, objects)", "SQLite", libc)
+    assert libc.startswith("C library")
+    assert shares["SQLite"] == pytest.approx(0.3215)
+    assert shares["kernel (system calls, network)"] == pytest.approx(0.0684)
+    assert shares["uvloop"] == pytest.approx(0.015)
+    assert shares[profile_native.OTHER] == pytest.approx(0.003)
