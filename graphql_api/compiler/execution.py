@@ -228,12 +228,14 @@ class CompiledExecution:
             principal = await context.principal()
         except Exception:  # noqa: BLE001 - the regular path reports auth and database errors
             return None
-        plan = self._plan(key[0], operation_name, document, principal.permissions)
-        if plan is None:
-            return None
-        roots = self._compiled(key, plan, principal, variables)
-        if roots is None:
-            return None
+        roots = self._remembered(key, principal)
+        if roots is None:  # first time with these permissions (or project): plan and compile
+            plan = self._plan(key[0], operation_name, document, principal.permissions)
+            if plan is None:
+                return None
+            roots = self._compiled(key, plan, principal, variables)
+            if roots is None:
+                return None
         statements = [root.statement for root in roots if root.statement is not None]
         try:
             values = iter(
@@ -312,6 +314,15 @@ class CompiledExecution:
             self._plans.put(key, plan)
         return None if isinstance(plan, bool) else plan
 
+    def _remembered(self, key: tuple[str, ...], principal: Principal) -> tuple[_Root, ...] | None:
+        """The statements compiled for this request and the caller's permissions (and project, for those
+        that hold for one project only), if any: then the plan is not needed."""
+        shared = (*key, principal.permissions)
+        roots = self._statements.get(shared)
+        if roots == _PER_PROJECT:
+            roots = self._statements.get((*shared, principal.project_id))
+        return roots
+
     def _compiled(
         self,
         key: tuple[str, ...],
@@ -319,30 +330,27 @@ class CompiledExecution:
         principal: Principal,
         variables: dict[str, Any] | None,
     ) -> tuple[_Root, ...] | None:
+        """The statements of `plan` for this request and caller, compiled now (remembered for the next)."""
         shared = (*key, principal.permissions)
-        roots = self._statements.get(shared)
-        if roots == _PER_PROJECT:
-            roots = self._statements.get((*shared, principal.project_id))
-        if roots is None:
-            build = Build(
-                dialect=self._dialect.name,
-                settings=self._settings,
-                caller_project=principal.project_id,
-                cursor_secret=self._cursor_secret,
-                cursor_marker=self._cursor_marker,
-            )
-            try:
-                roots, per_project = self._compile(plan, variables, build)
-            except (NotCompilable, ApiError, GraphQLError):
-                return None  # the regular path reports what is wrong with the arguments
-            except Exception:  # noqa: BLE001 - a gap in the compiler must not cost the request
-                logger.warning("could not compile an operation; answering on the regular path", exc_info=True)
-                return None
-            if per_project:
-                self._statements.put(shared, _PER_PROJECT)
-                self._statements.put((*shared, principal.project_id), roots)
-            else:
-                self._statements.put(shared, roots)
+        build = Build(
+            dialect=self._dialect.name,
+            settings=self._settings,
+            caller_project=principal.project_id,
+            cursor_secret=self._cursor_secret,
+            cursor_marker=self._cursor_marker,
+        )
+        try:
+            roots, per_project = self._compile(plan, variables, build)
+        except (NotCompilable, ApiError, GraphQLError):
+            return None  # the regular path reports what is wrong with the arguments
+        except Exception:  # noqa: BLE001 - a gap in the compiler must not cost the request
+            logger.warning("could not compile an operation; answering on the regular path", exc_info=True)
+            return None
+        if per_project:
+            self._statements.put(shared, _PER_PROJECT)
+            self._statements.put((*shared, principal.project_id), roots)
+        else:
+            self._statements.put(shared, roots)
         return roots
 
     def _compile(

@@ -124,9 +124,18 @@ class SqliteRunner:
         self, statements: Sequence[DriverStatement], project_id: str, *, on_loop_only: bool = False
     ) -> list[Any]:
         connection = self._idle.pop() if self._idle else self._open()
-        values = [
-            await self._value(connection, s, s.parameters(project_id), on_loop_only) for s in statements
-        ]
+        values = []
+        for statement in statements:
+            params = statement.parameters(project_id)
+            self._announce(statement, params)
+            # On the loop's thread unless found slow (while none was, as usual, nothing to look up).
+            if not (self._slow and self._slow.get((statement.sql, tuple(params)))):
+                try:
+                    values.append(connection.fetch(statement.sql, params, LOOP_BUDGET_SECONDS))
+                    continue
+                except _Interrupted:
+                    self._slow.put((statement.sql, tuple(params)), True)
+            values.append(await self._in_thread(connection, statement.sql, params, on_loop_only))
         # Not on errors: a cancelled statement may still be winding down in its thread.
         if len(self._idle) < self._pool_size:
             self._idle.append(connection)
@@ -140,33 +149,22 @@ class SqliteRunner:
         except sqlite3.Error as exc:  # a file missing, unreadable, locked: the database is unavailable
             raise connect_error(exc) from exc
 
-    async def _value(
-        self,
-        connection: _SqliteConnection,
-        statement: DriverStatement,
-        params: Sequence[Any],
-        on_loop_only: bool,
+    async def _in_thread(
+        self, connection: _SqliteConnection, sql: str, params: Sequence[Any], on_loop_only: bool
     ) -> Any:
-        self._announce(statement, params)
-        # (While no statement was found slow, as is usual, there is nothing to look up.)
-        if not (self._slow and self._slow.get((statement.sql, tuple(params)))):
-            try:
-                return connection.fetch(statement.sql, params, LOOP_BUDGET_SECONDS)
-            except _Interrupted:
-                self._slow.put((statement.sql, tuple(params)), True)
-        slow_key = (statement.sql, tuple(params))
+        """A slow statement's value, from a worker thread (Elsewhere when the caller allows none)."""
         if on_loop_only:
             self._idle.append(connection)
             raise Elsewhere()
         try:
-            value, seconds = await asyncio.to_thread(self._timed_fetch, connection, statement.sql, params)
+            value, seconds = await asyncio.to_thread(self._timed_fetch, connection, sql, params)
         except asyncio.CancelledError:
             # The request ran out of time: stop the statement too (interrupt() is thread-safe).
             connection.db.interrupt()
             raise
         if seconds < LOOP_BUDGET_SECONDS:
             # Fast again (a cold cache, a busy moment): back to the loop's thread next time.
-            self._slow.put(slow_key, False)
+            self._slow.put((sql, tuple(params)), False)
         return value
 
     @staticmethod
