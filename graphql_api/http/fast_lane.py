@@ -36,7 +36,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graphql_api.compiler import request_key
+from graphql_api.compiler import RawJSON, request_key
 from graphql_api.data import work_budget
 from graphql_api.data.auth import Credential, Principal, request_credential
 from graphql_api.data.ratelimit import KeyGate
@@ -254,9 +254,9 @@ class FastLane:
             compiled = self.view.compiled
             assert compiled is not None
             with work_budget.budget(self.work_seconds):
-                result = await time_limit.execute_within(
+                answer = await time_limit.execute_within(
                     self.timeout,
-                    compiled.execute_again(
+                    compiled.answer_again(
                         query=known.query,
                         operation_name=known.operation_name,
                         variables=known.variables,
@@ -266,14 +266,14 @@ class FastLane:
                     context=context,
                     operations=None,
                 )
-            if result is None:
+            if answer is None:
                 # The app answers it (a statement too slow for the loop, say), with this caller as
                 # checked here: one rate-limit token per request.
                 if context.authorized is not None:
                     scope["state"][CHECKED_AT_THE_EDGE] = context.authorized
                 return False
-            if result.errors:
-                response = await self.view.respond(Request(scope), result, media_type)
+            if not isinstance(answer, RawJSON):  # errors: the database unavailable or too slow, a timeout
+                response = await self.view.respond(Request(scope), answer, media_type)
                 status = response.status_code
                 response.headers.append("x-request-id", request_id)
                 self.answered += 1
@@ -283,8 +283,7 @@ class FastLane:
                 return True
             note(outcome="ok")
             self.answered += 1
-            payload = self.view.encode_json({"data": result.data})
-            assert isinstance(payload, bytes)
+            payload = answer.response()
             status = 200
             answered = True
             start = {
