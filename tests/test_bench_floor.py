@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import urllib.error
 from dataclasses import replace
 
 import pytest
 
 from bench import profile_native
 from bench import queries as q
+from bench.checks_floor import CHECKED_PROGRAM
 from bench.data import Dataset, plan_for, prepare
-from bench.floor import fetch, floor_serving, spec_for
+from bench.floor import SERVER_ENV, fetch, floor_serving, spec_for
 from bench.floor_app import Floor, Spec
 from bench.server import serving
 
@@ -35,6 +37,21 @@ def test_the_floor_answers_the_servers_bytes_for_both_pages(dataset: Dataset, sp
             assert ours.startswith(b'{"data":{"whatsAppLogs":[{"id":')
             assert ours.count(b'"messageText"') == rows
             assert fetch(floor.url, page.body, headers) == ours
+
+
+def test_the_checked_floor_answers_the_servers_bytes_and_checks_the_key(dataset: Dataset, spec: Spec) -> None:
+    headers = {"Content-Type": "application/json", "ApiKey": dataset.keys[dataset.largest_project]}
+    # A key of another project: authenticated, but the statement is not its project's.
+    other = {**headers, "ApiKey": dataset.keys[dataset.typical_project]}
+    checked = floor_serving(dataset, spec, workers=1, env=SERVER_ENV, program=CHECKED_PROGRAM)
+    with serving(dataset, workers=1) as server, checked as floor:
+        page = spec.pages[1]
+        assert fetch(floor.url, page.body, headers) == fetch(server.url, page.body, headers)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            fetch(floor.url, page.body, other)
+        with pytest.raises(urllib.error.HTTPError) as unknown:
+            fetch(floor.url, page.body, {**headers, "ApiKey": "wal_" + "x" * 43})
+    assert refused.value.code == unknown.value.code == 403
 
 
 def test_a_floor_whose_bytes_differ_from_the_servers_does_not_start(spec: Spec) -> None:
