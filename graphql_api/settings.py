@@ -74,7 +74,7 @@ class Settings:
     log_level: str = "info"
     # `json` or `text` on stderr; unset: `serve` logs JSON (one line per request), other commands text.
     log_format: str | None = None
-    # Serve Prometheus metrics at /metrics (keep that path off the public internet).
+    # Serve Prometheus metrics at /metrics (keep that path off the public internet); false counts nothing.
     metrics: bool = True
     cors_origins: tuple[str, ...] = ()
     graphiql: bool = True

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from graphql_api.http.logs import JsonFormatter
 from graphql_api.settings import Settings
 from tests.conftest import GraphQL, StatementCounter
 from tests.factories import Factory
-from tests.live import free_port, stop
+from tests.live import free_port, serve_process, stop
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -204,6 +205,23 @@ def test_pool_gauges_show_connections_back_in_the_pool_after_a_request(
 def test_metrics_can_be_turned_off(settings: Settings) -> None:
     with TestClient(create_app(settings.with_(metrics=False))) as client:
         assert client.get("/metrics").status_code == 404
+
+
+@pytest.mark.backends("sqlite")
+def test_with_metrics_off_requests_are_logged_but_nothing_is_counted(
+    database_url: str, key: str, tmp_path: Path
+) -> None:
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env = {"METRICS": "false", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    with serve_process(database_url, **env) as (url, _process):
+        for n in range(3):
+            _post_graphql(url, "query Count { whatsAppLogCount }", key, f"off-{n}")
+        with pytest.raises(urllib.error.HTTPError) as scraped:
+            urllib.request.urlopen(f"{url}/metrics", timeout=10)
+    assert scraped.value.code == 404
+    # No count of requests or statements, no pool gauges: the workers wrote no metric at all.
+    assert sorted(path.name for path in metrics_dir.iterdir()) == []
 
 
 def test_each_request_logs_one_line_with_its_id_operation_key_and_outcome(

@@ -100,7 +100,7 @@ class _App(Starlette):
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     services = services or Services.create(settings)
-    metrics = Metrics()
+    metrics = Metrics(enabled=settings.metrics)
     metrics.instrument(services.database)
     compiled, graphql = _graphql_view(settings, services)
     stream = GraphQLStreamView(services, schema=graphql.schema, graphql_ide=None, documents=graphql.documents)

@@ -66,10 +66,12 @@ class Metrics:
     """The process's Prometheus metrics, in a registry of their own (one per app, so tests don't share).
 
     With PROMETHEUS_MULTIPROC_DIR set (several workers), values live in files there and `render`
-    aggregates every worker's; otherwise each process reports its own.
+    aggregates every worker's; otherwise each process reports its own. Not `enabled` (METRICS=false: no
+    /metrics to read them), requests and statements are not counted at all.
     """
 
-    def __init__(self, max_operation_labels: int = MAX_OPERATION_LABELS) -> None:
+    def __init__(self, max_operation_labels: int = MAX_OPERATION_LABELS, *, enabled: bool = True) -> None:
+        self.enabled = enabled
         self.registry = CollectorRegistry(auto_describe=True)
         self.max_operation_labels = max_operation_labels
         self._operations: set[str] = set()
@@ -114,6 +116,8 @@ class Metrics:
     # -- requests ----------------------------------------------------------------------------------
     def count_request(self, route: str, operation: str, outcome: str, seconds: float) -> None:
         """One request in `requests` and `duration`: added up here, written by flush()."""
+        if not self.enabled:
+            return
         pending = self._pending.get((route, operation, outcome))
         if pending is None:
             pending = _PendingRequests(
@@ -167,6 +171,8 @@ class Metrics:
     # -- database ----------------------------------------------------------------------------------
     def instrument(self, database: Database) -> None:
         """Count the statements and follow the pools of the database's engines."""
+        if not self.enabled:  # no listener on every statement
+            return
         self._instrument(database.engine, "primary")
         if database.read_engine is not database.engine:
             self._instrument(database.read_engine, "read")
