@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
-from bench.floor_app import HEADERS, Floor, from_env, uvicorn_options
+from bench.floor_app import SPEC_ENV, Floor, Spec, read_spec, uvicorn_options
 from graphql_api.compiler.runner import LOOP_BUDGET_SECONDS, _SqliteConnection
 from graphql_api.data import work_budget
 from graphql_api.data.auth import Credential
@@ -42,17 +42,19 @@ from graphql_api.request_record import close_record, open_record
 _REFUSED = b'{"errors":[{"message":"refused"}]}'
 
 
-class CheckedFloor:
-    def __init__(self, floor: Floor) -> None:
-        self.floor = floor
+class CheckedFloor(Floor):
+    """The floor (its pages, its check of the bytes at startup, its lifespan and health answer), each POST
+    answered through the server's checks."""
+
+    def __init__(self, spec: Spec) -> None:
+        super().__init__(spec)
         self._stack = AsyncExitStack()
         self.services: Any = None
 
     async def start(self) -> None:
         from graphql_api.http.app import app_from_env
 
-        await self.floor.start()  # the floor's own check of the bytes
-        await self.floor.stop()
+        await super().start()  # the floor's own check of the bytes
         app = app_from_env()  # the server's components, as a worker of `serve` builds them
         await self._stack.enter_async_context(app.router.lifespan_context(app))
         self.services = app.state.services
@@ -64,28 +66,20 @@ class CheckedFloor:
         settings = self.services.settings
         self.work_seconds = settings.request_work_seconds
         self.timeout = settings.request_timeout_seconds
-        self.connection = _SqliteConnection(self.floor.spec.target)  # the compiled path's connection
+        self.connection = _SqliteConnection(self.spec.target)  # the compiled path's connection
         self._stack.callback(self.connection.db.close)
 
     async def stop(self) -> None:
+        await super().stop()
         await self._stack.aclose()
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        if scope["method"] == "GET":  # /healthz, for the benchmark's wait for a started server
-            await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
-            await send({"type": "http.response.body", "body": b'{"status":"ok"}'})
-            return
+    async def answer(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         request = _scan(scope["headers"])
         assert request is not None
         body = await _read(receive, request.length)
         if body is None:
             return
-        page = self.floor.pages.get(body, self.floor.first)
+        page = self.pages.get(body, self.first)
         key = request.api_keys[-1] if request.api_keys else None
         release = await self.gate.enter(key)
         request_id = request_id_for(request.request_id.decode("latin-1"))
@@ -121,25 +115,10 @@ class CheckedFloor:
         value: bytes = self.connection.fetch(sql, params, LOOP_BUDGET_SECONDS)
         return value
 
-    async def _lifespan(self, receive: Any, send: Any) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self.start()
-                except Exception as exc:  # noqa: BLE001 - reported to uvicorn, which stops the worker
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.stop()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
 
 def checked_from_env() -> CheckedFloor:
     """uvicorn's factory: the checked floor of the statements in FLOOR_SPEC."""
-    return CheckedFloor(from_env())
+    return CheckedFloor(read_spec(os.environ[SPEC_ENV]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -121,6 +121,10 @@ class Floor:
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
             await send({"type": "http.response.body", "body": b'{"status":"ok"}'})
             return
+        await self.answer(scope, receive, send)
+
+    async def answer(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """A POST: the page its body selects."""
         body = b""
         more = True
         while more:
