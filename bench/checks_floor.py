@@ -4,8 +4,11 @@
 (bench/floor_app.py) and the floor with the server's checks called directly (bench/checks_floor_app.py),
 loaded in turn with the page of 100 and of 10 for `--rounds` interleaved rounds, as bench/floor.py loads
 them. Reported per page: medians of req/s and the workers' CPU per request, and each one's req/s over the
-floor's in the same round (`of_floor`). The checked floor's `of_floor` is what the server would reach if
-everything it does besides its checks cost nothing; its three answers are compared byte for byte first.
+floor's in the same round (`of_floor`, and each round's), and the busiest worker's part of the workers'
+CPU (0.5: the connections spread evenly; more, and that worker capped the run). The checked floor's
+`of_floor` is what the server would reach if everything it does besides its checks cost nothing; the
+three answers are compared byte for byte first. On a shared machine rounds differ by a tenth or more:
+run enough of them (`--rounds`).
 """
 
 from __future__ import annotations
@@ -58,16 +61,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{data.server}, {args.logs:,} logs, 2 workers each, {args.rounds} interleaved rounds of "
         f"{args.seconds:g} s; medians"
     )
-    print(f"  {'rows':>4s} {'':14s} {'req/s':>8s} {'cpu ms/req':>10s} {'of_floor':>8s} {'errors':>6s}")
+    print(
+        f"  {'rows':>4s} {'':14s} {'req/s':>8s} {'cpu ms/req':>10s} {'of_floor':>8s} {'errors':>6s} "
+        f"{'busiest':>7s}  rounds"
+    )
     for rows in (100, 10):
         floors = runs[rows, "floor"]
         for name in NAMES:
             measured = runs[rows, name]
-            of_floor = statistics.median(r.req_s / f.req_s for r, f in zip(measured, floors, strict=True))
+            ratios = [r.req_s / f.req_s for r, f in zip(measured, floors, strict=True)]
+            of_floor = statistics.median(ratios)
             print(
                 f"  {rows:4d} {name:14s} {statistics.median(r.req_s for r in measured):8.0f} "
                 f"{statistics.median(r.cpu_ms_per_request for r in measured):10.3f} {of_floor:8.2f} "
-                f"{sum(r.errors for r in measured):6d}"
+                f"{sum(r.errors for r in measured):6d} {max(r.busiest_worker for r in measured):7.2f}  "
+                + " ".join(f"{ratio:.2f}" for ratio in ratios)
             )
     return 0
 
