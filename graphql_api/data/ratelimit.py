@@ -84,7 +84,7 @@ class KeyGate:
         digest = hashlib.blake2b(api_key, digest_size=16).digest()
         turns = self._keys.get(digest)
         if turns is None:
-            turns = self._keys[digest] = _KeyTurns(self, digest)
+            turns = self._keys[digest] = _KeyTurns(self._keys, digest)
         turns.users += 1
         if turns.slots is None:
             if turns.users <= self.per_key:  # a slot is free and nobody waits: counted, no await
@@ -113,10 +113,10 @@ class KeyGate:
 class _KeyTurns:
     """One key's requests in progress or waiting (`users`), and their semaphore once some had to wait."""
 
-    __slots__ = ("gate", "digest", "users", "slots")
+    __slots__ = ("keys", "digest", "users", "slots")
 
-    def __init__(self, gate: KeyGate, digest: bytes) -> None:
-        self.gate = gate
+    def __init__(self, keys: dict[bytes, _KeyTurns], digest: bytes) -> None:
+        self.keys = keys  # the gate's map, where this key is while it has requests
         self.digest = digest
         self.users = 0
         self.slots: asyncio.Semaphore | None = None
@@ -131,7 +131,7 @@ class _KeyTurns:
         # No request of that key in progress or waiting: forget it (the map stays small).
         self.users -= 1
         if self.users == 0:
-            del self.gate._keys[self.digest]  # noqa: SLF001 - the gate's own record of this key
+            del self.keys[self.digest]
 
 
 def _nothing() -> None:
