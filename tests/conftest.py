@@ -27,6 +27,7 @@ from tests.databases import (
 )
 from tests.factories import Factory
 from tests.rest_client import Rest
+from tests.suite import suite_settings
 
 # Real servers and Chromium for the browser and client-library tests.
 pytest_plugins = ["tests.live"]
@@ -141,17 +142,8 @@ def overrides() -> dict[str, Any]:
 
 @pytest.fixture
 def settings(database_url: str, overrides: dict[str, Any], request: pytest.FixtureRequest) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        # No key cache in tests: a revoked key must fail on the very next request.
-        "auth_cache_seconds": 0,
-        # On PostgreSQL the work budget counts wall time: on a loaded shared machine an ordinary
-        # request of a test can pass the production 0.8 s. Tests of the budget set their own.
-        "request_work_seconds": 10.0,
-        "compiled_execution": EXECUTION_PATH == "compiled"
-        and not request.node.get_closest_marker("regular_path"),
-    }
-    return Settings(**{**values, **overrides})
+    compiled = EXECUTION_PATH == "compiled" and not request.node.get_closest_marker("regular_path")
+    return suite_settings(database_url, **{"compiled_execution": compiled, **overrides})
 
 
 @pytest.fixture

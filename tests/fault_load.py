@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from tests.live import SERVE, free_port, stop
+from tests.suite import SUITE_ENV
 
 STARTUP_SECONDS = 60.0
 # Clients see the database again this soon after it is back (the bound).
@@ -68,8 +69,8 @@ def serving(database_url: str, directory: Path, **env: str) -> Iterator[Server]:
     log = directory / "serve.log"
     environ = {
         **os.environ,
+        **SUITE_ENV,  # no key cache: every request needs the database, its key lookup included
         "DATABASE_URL": database_url,
-        "AUTH_CACHE_SECONDS": "0",  # every request needs the database, its key lookup included
         "CONNECT_TIMEOUT": "2",
         "POOL_TIMEOUT": "2",
         "LOG_FORMAT": "json",

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
+from tests.suite import SUITE_ENV
+
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
@@ -113,7 +115,7 @@ def serve_process(
     database_url: str, *, preferred_port: int = 0, **env: str
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`graphql-api serve` on a free loopback port: its base URL and its process."""
-    environ = {**os.environ, "DATABASE_URL": database_url, "AUTH_CACHE_SECONDS": "0", **env}
+    environ = {**os.environ, **SUITE_ENV, "DATABASE_URL": database_url, **env}
     with tempfile.NamedTemporaryFile(prefix="serve-", suffix=".log") as log:
         # Another process may take the port between the probe and the server's bind: try again then.
         for attempt in range(3):

@@ -28,6 +28,7 @@ from graphql_api.settings import Settings
 from tests.conftest import GraphQL
 from tests.factories import Factory
 from tests.live import stop
+from tests.suite import suite_settings
 from tests.tcp_proxy import free_port
 
 TEXTS = {
@@ -271,7 +272,7 @@ def _answers(database_url: str) -> dict[str, Any]:
     key = factory.api_key(project)
 
     answers: dict[str, Any] = {}
-    with TestClient(create_app(Settings(database_url=database_url, auth_cache_seconds=0))) as client:
+    with TestClient(create_app(suite_settings(database_url))) as client:
         gql = GraphQL(client, key)
         for where in FILTERS:
             answers[f"where {where}"] = gql(PAGE, {"where": where})

@@ -18,9 +18,9 @@ from starlette.testclient import TestClient
 
 from graphql_api.data.fields import FIELDS, RELATIONS
 from graphql_api.http.app import create_app
-from graphql_api.settings import Settings
 from tests.conftest import GraphQL, backend_params, empty_database_url
 from tests.factories import Factory
+from tests.suite import suite_settings
 
 SEED = ["seed", "--demo", "--projects", "3", "--logs", "60", "--now", "2026-11-01T00:00:00Z"]
 LINKS = list(RELATIONS)
@@ -81,7 +81,7 @@ def run_all(commands: Sequence[tuple[Database, list[str]]]) -> list[str]:
 @contextmanager
 def graphql(database: Database) -> Iterator[GraphQL]:
     """The app over HTTP on `database`, with no key cache so that a revoked key fails at once."""
-    with TestClient(create_app(Settings(database_url=database.url, auth_cache_seconds=0))) as client:
+    with TestClient(create_app(suite_settings(database.url))) as client:
         yield GraphQL(client)
 
 

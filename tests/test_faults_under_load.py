@@ -21,6 +21,7 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy.engine import make_url
 
+from graphql_api.settings import Settings
 from tests.conftest import EXECUTION_PATH
 from tests.databases import NO_POSTGRESQL, PostgresServer, admin_url
 from tests.factories import Factory
@@ -132,7 +133,10 @@ def test_a_statement_stuck_behind_a_lock_past_the_timeout_mid_load(
     url, key = database
     name = make_url(url).database or ""
     with (
-        serving(url, tmp_path, **COMPILED) as server,  # default settings: LOCK_TIMEOUT_MS answers it
+        # Production's timeouts and work budget: LOCK_TIMEOUT_MS answers it.
+        serving(
+            url, tmp_path, REQUEST_WORK_SECONDS=str(Settings().request_work_seconds), **COMPILED
+        ) as server,
         Load(server.url, key) as load,
         asyncio.Runner() as runner,
     ):

@@ -27,6 +27,7 @@ from graphql_api.http.app import app_from_env, create_app
 from graphql_api.settings import Settings
 from tests.conftest import GraphQL, empty_database_url
 from tests.factories import Factory
+from tests.suite import suite_settings
 
 ACCEPTED = (
     "use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE "
@@ -316,7 +317,7 @@ def test_serve_demo_names_the_project_of_its_key_and_keeps_the_key_across_restar
     secret = _printed(first, "Demo API key: ")
     project = _printed(first, "Demo project: ")
     assert _printed(second, "Demo project: ") == project
-    with TestClient(create_app(Settings(database_url=demo_database, auth_cache_seconds=0))) as client:
+    with TestClient(create_app(suite_settings(demo_database))) as client:
         gql = GraphQL(client)
         owner = gql.data("{ whatsAppLogs(limit: 1) { project { id name } } }", key=secret)
         assert project == "{name} (id {id})".format(**owner["whatsAppLogs"][0]["project"])
@@ -364,7 +365,7 @@ def test_demo_data_ends_at_the_moment_it_is_seeded(
     [project] = json.loads(out)["projects"]
 
     week = {"createdAt": {"gte": (before - timedelta(days=7)).isoformat()}}
-    with TestClient(create_app(Settings(database_url=database_url, auth_cache_seconds=0))) as client:
+    with TestClient(create_app(suite_settings(database_url))) as client:
         data = GraphQL(client, factory.api_key(project["id"])).data(
             """query ($week: WhatsAppLogFilter) {
                  newest: whatsAppLogs(limit: 1) { createdAt }

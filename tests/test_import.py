@@ -17,9 +17,9 @@ from starlette.testclient import TestClient
 from graphql_api.cli.commands import main
 from graphql_api.data.fields import FIELDS, PROJECT, RELATIONS
 from graphql_api.http.app import create_app
-from graphql_api.settings import Settings
 from tests.factories import Factory, unnamed_values
 from tests.rest_client import Rest
+from tests.suite import suite_settings
 
 # Every field, and every relation with all its columns: what a full export asks for.
 EVERYTHING: dict[str, Any] = {
@@ -39,7 +39,7 @@ def source(tmp_path: Path, migrated_sqlite: Path) -> Iterator[tuple[Factory, Res
     path = tmp_path / "source.db"
     shutil.copyfile(migrated_sqlite, path)
     url = f"sqlite+aiosqlite:///{path}"
-    with TestClient(create_app(Settings(database_url=url, auth_cache_seconds=0))) as client:
+    with TestClient(create_app(suite_settings(url))) as client:
         yield Factory(url), Rest(client)
 
 

@@ -22,10 +22,10 @@ from starlette.testclient import TestClient
 from graphql_api.data import writes
 from graphql_api.data.fields import FIELDS, LOG, RELATIONS
 from graphql_api.http.app import create_app
-from graphql_api.settings import Settings
 from tests.conftest import StatementCounter
 from tests.databases import PostgresServer
 from tests.factories import Factory
+from tests.suite import suite_settings
 from tests.tcp_proxy import TcpProxy, tcp_proxy
 from tests.ws_client import Closed, Socket, connect
 
@@ -392,7 +392,7 @@ def behind_a_proxy(postgres: PostgresServer, database_url: str) -> Iterator[tupl
     with tcp_proxy(postgres.host, postgres.port) as proxy:
         proxy.start()
         through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-        app = create_app(Settings(database_url=through, auth_cache_seconds=0, connect_timeout=1))
+        app = create_app(suite_settings(through, connect_timeout=1))
         with TestClient(app) as client:
             yield proxy, client
 

@@ -26,6 +26,7 @@ from graphql_api.cli.commands import main
 from graphql_api.http.app import create_app
 from graphql_api.settings import Settings
 from tests.factories import Factory
+from tests.suite import suite_settings
 from tests.ws_client import Closed, Socket
 
 ISSUER = "https://id.example.com/"
@@ -117,8 +118,8 @@ def overrides(jwks: JwksServer) -> dict[str, Any]:
 
 def token_settings(database_url: str, jwks_url: str, **changes: Any) -> Settings:
     """A server that takes tokens from `jwks_url`, with the suite's settings (no key cache)."""
-    values = {"auth_cache_seconds": 0, "jwt_issuer": ISSUER, "jwt_audience": AUDIENCE, **changes}
-    return Settings(database_url=database_url, jwks_url=jwks_url, **values)
+    values = {"jwt_issuer": ISSUER, "jwt_audience": AUDIENCE, **changes}
+    return suite_settings(database_url, jwks_url=jwks_url, **values)
 
 
 @pytest.fixture
@@ -361,7 +362,7 @@ def test_a_token_opens_subscriptions_and_its_expiry_ends_them(
 def test_without_jwks_url_a_bearer_token_gets_the_api_key_hint(
     database_url: str, keys: dict[str, SigningKey], project: str
 ) -> None:
-    with TestClient(create_app(Settings(database_url=database_url))) as client:
+    with TestClient(create_app(suite_settings(database_url))) as client:
         [error] = post(client, keys["RS256"].sign(claims(project)))["errors"]
     assert error["extensions"]["code"] == "UNAUTHENTICATED"
     assert "ApiKey" in error["extensions"]["hint"]

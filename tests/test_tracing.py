@@ -22,9 +22,9 @@ from starlette.testclient import TestClient
 
 from graphql_api.cli.commands import main
 from graphql_api.http.app import create_app
-from graphql_api.settings import Settings
 from tests.factories import Factory
 from tests.live import serve_process
+from tests.suite import suite_settings
 
 QUERY = 'query Logs { whatsAppLogs(where: { toNumber: { eq: "+15550001111" } }) { id status } }'
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -56,8 +56,9 @@ def key(factory: Factory) -> str:
 
 
 def traced_client(database_url: str, **settings: Any) -> TestClient:
-    values = {"database_url": database_url, "auth_cache_seconds": 0, "otel_traces_exporter": "console"}
-    return TestClient(create_app(Settings(**{**values, **settings})))
+    return TestClient(
+        create_app(suite_settings(database_url, **{"otel_traces_exporter": "console", **settings}))
+    )
 
 
 def named(spans: InMemorySpanExporter, prefix: str) -> list[ReadableSpan]:
@@ -137,7 +138,7 @@ def test_a_rest_request_has_its_server_span_and_a_span_per_statement(
 def test_tracing_is_off_by_default_and_records_nothing(
     database_url: str, key: str, spans: InMemorySpanExporter
 ) -> None:
-    with TestClient(create_app(Settings(database_url=database_url, auth_cache_seconds=0))) as client:
+    with TestClient(create_app(suite_settings(database_url))) as client:
         client.post("/graphql", json={"query": QUERY}, headers={"ApiKey": key})
         client.post("/api/whatsapp-log/count", json={}, headers={"ApiKey": key})
     assert spans.get_finished_spans() == ()

@@ -20,10 +20,10 @@ from starlette.testclient import TestClient
 
 from graphql_api import errors
 from graphql_api.http.app import create_app
-from graphql_api.settings import Settings
 from tests.conftest import GraphQL
 from tests.databases import PostgresServer
 from tests.factories import Factory
+from tests.suite import suite_settings
 
 pytestmark = pytest.mark.backends("postgresql")
 
@@ -89,8 +89,8 @@ def assert_unavailable_then_back(
     """On both execution paths: served before, SERVICE_UNAVAILABLE while broken (warnings naming
     `driver_error`, no error), served again by the same app once mended."""
     for compiled_execution in (True, False):
-        settings = Settings(
-            database_url=url or target.url,
+        settings = suite_settings(
+            url or target.url,
             compiled_execution=compiled_execution,
             auth_cache_seconds=60,
             connect_timeout=2,
