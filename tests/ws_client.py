@@ -87,6 +87,21 @@ class Socket:
             cursor = batch["cursor"]
         return logs, cursor
 
+    def until_quiet(self, seconds: float) -> list[dict[str, Any]]:
+        """Every operation's messages, those kept first, until none comes for `seconds` (pings are
+        answered, not returned)."""
+        messages = [m for op, kept in self.messages.items() if op is not None for m in kept]
+        self.messages.clear()
+        while True:
+            try:
+                message = self._receive(seconds)
+            except TimeoutError:
+                return messages
+            if message["type"] == "ping":
+                self.send({"type": "pong"})
+            else:
+                messages.append(message)
+
     def nothing(self, op: str, seconds: float) -> None:
         """No message for the operation within `seconds` (pings are answered)."""
         try:
