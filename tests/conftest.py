@@ -79,6 +79,30 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"backends: sqlite, postgresql (databases created through {TEST_DATABASE_URL}={url})"
 
 
+# A test's figure for the run's output: `report(request.node, line)`. The lines are printed together at
+# the end, from every worker: under pytest-xdist a test has no terminal of its own.
+_REPORT = "report"
+
+
+def report(node: pytest.Item, line: str) -> None:
+    node.user_properties.append((_REPORT, line))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    lines = [
+        value
+        for reports in terminalreporter.stats.values()
+        for r in reports
+        if isinstance(r, pytest.TestReport) and r.when == "teardown"
+        for name, value in r.user_properties
+        if name == _REPORT
+    ]
+    if lines:
+        terminalreporter.section("reported by the tests")
+        for line in sorted(lines):
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
     """'sqlite' or 'postgresql': the backend of this run of the test."""

@@ -46,7 +46,8 @@ SERVE = [sys.executable, "-m", "graphql_api", "serve", "--host", "127.0.0.1"]
 
 
 def skip_loudly(request: pytest.FixtureRequest, reason: str) -> NoReturn:
-    """Skip, and say so on the terminal right away (the `-ra` summary repeats it at the end)."""
+    """Skip, and say so on the terminal right away when the run has one process (pytest-xdist's workers
+    have no terminal); the `-ra` summary at the end says it in any case."""
     plugins = request.config.pluginmanager
     reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
     if reporter is not None and capture is not None:

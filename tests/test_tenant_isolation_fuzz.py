@@ -12,9 +12,10 @@ surrogates. `data` must never contain a canary or an A id; errors may only repea
 itself sent; nothing is ever INTERNAL or a 500.
 
 FUZZ_EXAMPLES (default 200) sets the examples per generator (half that for invalid queries); the count
-of requests sent is printed (with how many answered with B's own logs, which is expected, and with A's,
-which fails the test), and recorded as the test's `generated_requests` property. A failure is
-reported with the example that failed, unminimised unless FUZZ_SHRINK=1 (tests/fuzz_strategies.py).
+of requests sent is printed at the end of the run (with how many answered with B's own logs, which is
+expected, and with A's, which fails the test), and recorded as the test's `generated_requests`
+property. A failure is reported with the example that failed, unminimised unless FUZZ_SHRINK=1
+(tests/fuzz_strategies.py).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from starlette.testclient import TestClient
 from graphql_api.data.fields import FIELDS, RELATIONS, SORTABLE, Field
 from graphql_api.data.kinds import DATETIME, ID, INT, STRING, Kind
 from graphql_api.schema import build_schema
+from tests.conftest import report
 from tests.factories import Factory, text_for, unnamed_values
 from tests.fuzz_strategies import PHASES, awkward, through_fragments
 from tests.ws_client import connect
@@ -226,11 +228,7 @@ def probe(
     yield probe
     line = summary(request.node.name, probe.sent, probe.answered_with_own_data, probe.answered_with_a_data)
     request.node.user_properties.append(("generated_requests", probe.sent))
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is not None and capture is not None:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line(f"tenant fuzz: {line}")
+    report(request.node, f"tenant fuzz: {line}")
 
 
 # --- values: A's and B's own ids and strings, and arbitrary ones -----------------------------------------
