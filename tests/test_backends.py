@@ -28,7 +28,7 @@ from graphql_api.settings import Settings
 from tests.conftest import GraphQL
 from tests.factories import Factory
 from tests.live import stop
-from tests.suite import suite_settings
+from tests.suite import SUITE_ENV, suite_settings
 from tests.tcp_proxy import free_port
 
 TEXTS = {
@@ -153,7 +153,7 @@ def test_serve_with_workers_runs_that_many_processes_on_one_database(
     key = factory.api_key(project)
     port = free_port()
     log = tmp_path / "serve.log"
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "info"}
+    env = {**os.environ, **SUITE_ENV, "DATABASE_URL": database_url, "LOG_LEVEL": "info"}
     command = [sys.executable, "-m", "graphql_api", "serve", "--port", str(port), "--workers", "2"]
     with log.open("wb") as output:
         process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)

@@ -26,6 +26,7 @@ from graphql_api.settings import Settings
 from tests.conftest import GraphQL, StatementCounter
 from tests.factories import Factory
 from tests.live import free_port, serve_process, stop
+from tests.suite import SUITE_ENV
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -301,9 +302,7 @@ def test_serve_with_two_workers_logs_json_lines_and_adds_up_their_metrics(
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     environ = {k: v for k, v in os.environ.items() if k != "LOG_FORMAT"}  # serve's default: JSON
-    environ.update(
-        DATABASE_URL=database_url, AUTH_CACHE_SECONDS="0", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)
-    )
+    environ.update(SUITE_ENV, DATABASE_URL=database_url, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     stderr = tmp_path / "stderr.log"
