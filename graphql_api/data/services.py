@@ -49,7 +49,7 @@ class Services:
         """The principal for a request's key or token, allowed to read logs; raises otherwise (RateLimited
         when the key has used up its rate)."""
         # A key verified within AUTH_CACHE_SECONDS, as nearly every request's is, without awaiting.
-        principal = self._cached(credential) or await self._principal(credential)
+        principal = self._cached(credential) or await self._verified(credential)
         # The request's log line names the key by id; the secret never leaves this function.
         note(key_id=principal.key_id)
         self.rate_limiter.check(principal.key_id)
@@ -60,27 +60,27 @@ class Services:
         """The principal of a key or token that an open subscription holds, checked again (from the cache
         within AUTH_CACHE_SECONDS): raises once the key is revoked or the token expired. Takes no rate-limit
         token."""
-        principal = await self._principal(credential)
+        principal = self._cached(credential) or await self._verified(credential)
         principal.require_read()
         return principal
 
     def _cached(self, credential: Credential | None) -> Principal | None:
-        if credential is None or credential.is_token:
-            return None
-        return self.authenticator.cached(credential.secret)
+        """The principal of a key verified within AUTH_CACHE_SECONDS (no token is cached here)."""
+        return self.authenticator.cached(_api_key(credential))
 
-    async def _principal(self, credential: Credential | None) -> Principal:
+    async def _verified(self, credential: Credential | None) -> Principal:
+        """The principal of a token, or of a key not in the cache: a key's lookup costs a connection."""
         if credential is not None and credential.is_token and self.tokens is not None:
             return await self.tokens.verify(credential.secret)
-        api_key = credential.secret if credential is not None and not credential.is_token else None
-        principal = self.authenticator.cached(api_key)
-        if principal is None:
-            # Only a key not verified within AUTH_CACHE_SECONDS costs a connection.
-            async with self.database.reader() as conn:
-                principal = await self.authenticator.authenticate(conn, api_key)
-        return principal
+        async with self.database.reader() as conn:
+            return await self.authenticator.authenticate(conn, _api_key(credential))
 
     async def close(self) -> None:
         if self._streams is not None:
             await self._streams.close()
         await self.database.dispose()
+
+
+def _api_key(credential: Credential | None) -> str | None:
+    """The `ApiKey` a request sent, or None (none sent, or a bearer token instead)."""
+    return credential.secret if credential is not None and not credential.is_token else None
