@@ -7,6 +7,7 @@ is missing the tests are skipped with the reason printed on the terminal, never 
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import http.server
 import os
@@ -112,15 +113,43 @@ def serve(database_url: str, *, preferred_port: int = 0, **env: str) -> Iterator
 
 
 @contextmanager
+def _claimed(port: int) -> Iterator[bool]:
+    """Whether this process holds `port` for its server, among the suite's processes (pytest-xdist's
+    workers): a lock file per port, held while the server runs.
+
+    Probing alone is not enough for a fixed port: two workers can both find it free, start a server
+    each, and the one whose server loses the bind would find the other's server healthy on that URL,
+    and run its test against another database.
+    """
+    if not port:
+        yield False
+        return
+    with open(Path(tempfile.gettempdir()) / f"graphql-api-tests-port-{port}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextmanager
 def serve_process(
     database_url: str, *, preferred_port: int = 0, **env: str
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`graphql-api serve` on a free loopback port: its base URL and its process."""
+    """`graphql-api serve` on a free loopback port: its base URL and its process. `preferred_port` when
+    no other test holds it and it is free."""
     environ = {**os.environ, **SUITE_ENV, "DATABASE_URL": database_url, **env}
-    with tempfile.NamedTemporaryFile(prefix="serve-", suffix=".log") as log:
+    with (
+        _claimed(preferred_port) as preferred,
+        tempfile.NamedTemporaryFile(prefix="serve-", suffix=".log") as log,
+    ):
         # Another process may take the port between the probe and the server's bind: try again then.
         for attempt in range(3):
-            port = free_port(preferred_port if attempt == 0 else 0)
+            port = free_port(preferred_port if preferred and attempt == 0 else 0)
             command = [*SERVE, "--port", str(port)]
             process = subprocess.Popen(command, env=environ, stdout=log, stderr=subprocess.STDOUT)
             url = f"http://127.0.0.1:{port}"
