@@ -19,6 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -112,6 +113,11 @@ def serve(database_url: str, *, preferred_port: int = 0, **env: str) -> Iterator
         yield url
 
 
+# The fixed ports this process holds, and by how many of its servers: a test that restarts its server
+# on the same port starts the second while the first one's claim is still open.
+_CLAIMED: Counter[int] = Counter()
+
+
 @contextmanager
 def _claimed(port: int) -> Iterator[bool]:
     """Whether this process holds `port` for its server, among the suite's processes (pytest-xdist's
@@ -124,6 +130,10 @@ def _claimed(port: int) -> Iterator[bool]:
     if not port:
         yield False
         return
+    if _CLAIMED[port]:
+        with _holding(port):
+            yield True
+        return
     with open(Path(tempfile.gettempdir()) / f"graphql-api-tests-port-{port}.lock", "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -131,9 +141,19 @@ def _claimed(port: int) -> Iterator[bool]:
             yield False
             return
         try:
-            yield True
+            with _holding(port):
+                yield True
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _holding(port: int) -> Iterator[None]:
+    _CLAIMED[port] += 1
+    try:
+        yield
+    finally:
+        _CLAIMED[port] -= 1
 
 
 @contextmanager
