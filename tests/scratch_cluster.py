@@ -16,7 +16,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 
 from tests.databases import migrate
+from tests.live import free_port
 
 # Each pg_ctl call is bounded: a cluster that does not start or stop in this time fails the test.
 PG_CTL_SECONDS = 30
@@ -37,12 +37,6 @@ host all postgres 127.0.0.1/32 trust
 host replication postgres 127.0.0.1/32 trust
 host all all 127.0.0.1/32 scram-sha-256
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def bindir() -> Path | None:

@@ -27,9 +27,8 @@ from graphql_api.http.app import create_app
 from graphql_api.settings import Settings
 from tests.conftest import GraphQL
 from tests.factories import Factory
-from tests.live import stop
+from tests.live import free_port, stop
 from tests.suite import SUITE_ENV, suite_settings
-from tests.tcp_proxy import free_port
 
 TEXTS = {
     "percent": "Disk 100% full",

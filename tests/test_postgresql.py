@@ -23,7 +23,8 @@ from graphql_api.settings import Settings
 from tests.conftest import GraphQL
 from tests.databases import PostgresServer
 from tests.factories import Factory
-from tests.tcp_proxy import free_port, tcp_proxy
+from tests.live import free_port
+from tests.tcp_proxy import tcp_proxy
 
 pytestmark = pytest.mark.backends("postgresql")
 
