@@ -134,17 +134,15 @@ def _claimed(port: int) -> Iterator[bool]:
         with _holding(port):
             yield True
         return
+    # The lock is released as the file closes.
     with open(Path(tempfile.gettempdir()) / f"graphql-api-tests-port-{port}.lock", "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             yield False
             return
-        try:
-            with _holding(port):
-                yield True
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+        with _holding(port):
+            yield True
 
 
 @contextmanager
